@@ -1,0 +1,31 @@
+import type { RelPath } from './path';
+
+export type Direction = 'push' | 'pull' | 'bidi';
+export type Overwrite = 'always' | 'newer' | 'never';
+export type SymlinkMode = 'copy' | 'skip' | 'follow';
+export type Side = 'local' | 'remote';
+
+export interface Preserve {
+  readonly times: boolean;
+  readonly mode: boolean;
+  readonly owner: boolean;
+}
+
+export interface ReconcilePolicy {
+  readonly direction: Direction;
+  readonly overwrite: Overwrite;
+  /** Propagate deletions (rsync --delete). */
+  readonly deletes: boolean;
+  readonly preserve: Preserve;
+  /** Paths the filter excludes: never compared, copied or deleted, and their base is left alone. */
+  readonly isExcluded: (path: RelPath, isDir: boolean) => boolean;
+  /**
+   * Two mtimes closer than this cannot be ordered (SFTP carries whole seconds): with
+   * `overwrite: newer` such a pair is undeterminable.
+   */
+  readonly mtimeToleranceMs: number;
+}
+
+export function otherSide(side: Side): Side {
+  return side === 'local' ? 'remote' : 'local';
+}

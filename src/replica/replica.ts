@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+import type { DirEntry, Entry, FileEntry, Metadata, SymlinkEntry, SyncableEntry, Tree } from '../engine/entry';
+import type { Filter } from '../engine/filter';
+import type { RelPath } from '../engine/path';
+import type { Expectation } from '../engine/plan';
+import type { SymlinkMode } from '../engine/policy';
+
+export interface ScanOptions {
+  readonly filter: Filter;
+  readonly symlinks: SymlinkMode;
+  /** Scan only this path and what lies below it (default: the whole root). */
+  readonly under?: RelPath;
+}
+
+/**
+ * One side of a session: the only thing that touches a file system. Local folders, SSH peers and
+ * in-memory test sides all implement it, so the session never knows which is which.
+ *
+ * Invariants every implementation keeps:
+ * - Every file write goes to a temporary name in the target directory, gets its metadata, and is then
+ *   renamed over the target: a reader never sees half a file.
+ * - Before replacing or deleting, the target is re-checked against `expect`; when it no longer matches,
+ *   the call fails with code `Changed` and touches nothing.
+ * - No write follows a symlink: every parent is checked to be a real directory inside the root.
+ * - Names from listings that could escape the root become `problem` entries.
+ */
+export interface Replica {
+  /** What the user called it: a folder path or an ssh address. */
+  readonly description: string;
+  /** Two mtimes closer than this cannot be ordered on this side. */
+  readonly mtimeToleranceMs: number;
+
+  /** True when the root exists and is a directory. */
+  rootExists(): Promise<boolean>;
+  /** Creates the root (and its parents) if missing. */
+  createRoot(): Promise<void>;
+
+  scan(options: ScanOptions): Promise<Tree>;
+  /** The entry at one path now (lstat), or undefined. */
+  stat(path: RelPath): Promise<Entry | undefined>;
+  /** Hex SHA-256 of a file's content. */
+  hash(path: RelPath): Promise<string>;
+
+  read(path: RelPath): Promise<Readable>;
+  readSymlink(path: RelPath): Promise<string>;
+  /**
+   * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
+   * before the rename (the caller checks there that its source did not change while being read).
+   */
+  writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry>;
+  writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry>;
+  mkdir(path: RelPath, meta: Metadata): Promise<DirEntry>;
+  setMetadata(path: RelPath, meta: Metadata, expect: SyncableEntry): Promise<SyncableEntry>;
+  /** Deletes a file, symlink or empty directory that still matches `expect`. */
+  remove(path: RelPath, expect: SyncableEntry): Promise<void>;
+  /** Renames within the side; fails with `Changed` if `to` exists. */
+  rename(from: RelPath, to: RelPath, expect: SyncableEntry): Promise<void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { BaseRecord } from '../engine/base';
+import { sameFingerprint, withoutHash, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
+import type { Action, CopyAction } from '../engine/plan';
+import { otherSide, type Preserve, type Side } from '../engine/policy';
+import { SyncError, fromErrno } from '../errors';
+import type { Replica } from '../replica/replica';
+
+/** What one action did: the base change to fold in, or why it failed. */
+export type ActionOutcome =
+  | { readonly action: Action; readonly ok: true; readonly record?: BaseRecord; readonly forget?: boolean; readonly bytes: number }
+  | { readonly action: Action; readonly ok: false; readonly error: SyncError };
+
+export interface ExecutorOptions {
+  readonly preserve: Preserve;
+  readonly concurrency: number;
+  readonly onOutcome?: (outcome: ActionOutcome) => void;
+}
+
+/**
+ * Carries out a plan's actions, the only code that writes. Deletions run first (deepest first), then
+ * directories (parents first), then copies and metadata with bounded parallelism. One failed path is
+ * one problem; it never stops the others. Only what happened comes back to be folded into the base.
+ */
+export async function execute(actions: readonly Action[], sides: Record<Side, Replica>, options: ExecutorOptions): Promise<ActionOutcome[]> {
+  const outcomes: ActionOutcome[] = [];
+  const runOne = async (action: Action) => {
+    let outcome: ActionOutcome;
+    try {
+      outcome = await perform(action, sides, options.preserve);
+    } catch (err) {
+      outcome = { action, ok: false, error: err instanceof SyncError ? err : fromErrno(err, `${action.kind} ${action.path}`, action.path) };
+    }
+    outcomes.push(outcome);
+    options.onOutcome?.(outcome);
+  };
+  const sequential = actions.filter((a) => a.kind === 'delete' || a.kind === 'mkdir');
+  for (const action of sequential) await runOne(action);
+  const parallel = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta');
+  let next = 0;
+  const worker = async () => {
+    while (next < parallel.length) await runOne(parallel[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, parallel.length)) }, worker));
+  return outcomes;
+}
+
+async function perform(action: Action, sides: Record<Side, Replica>, preserve: Preserve): Promise<ActionOutcome> {
+  const target = sides[action.to];
+  const source = sides[otherSide(action.to)];
+  switch (action.kind) {
+    case 'delete':
+      await target.remove(action.path, action.expect);
+      return { action, ok: true, forget: true, bytes: 0 };
+    case 'mkdir': {
+      const written = await target.mkdir(action.path, metadataOf(action.source, preserve, undefined));
+      return { action, ok: true, record: recordFor(action.to, action.source, written), bytes: 0 };
+    }
+    case 'setmeta': {
+      const written = await target.setMetadata(action.path, metadataOf(action.source, preserve, action.expect), action.expect);
+      const hash = action.source.kind === 'file' ? action.source.hash : undefined;
+      return { action, ok: true, record: recordFor(action.to, action.source, written, hash), bytes: 0 };
+    }
+    case 'copy':
+      return copy(action, source, target, preserve);
+  }
+}
+
+async function copy(action: CopyAction, source: Replica, target: Replica, preserve: Preserve): Promise<ActionOutcome> {
+  const src = action.source;
+  if (src.kind === 'symlink') {
+    const written = await target.writeSymlink(action.path, src.target, action.expect);
+    return { action, ok: true, record: recordFor(action.to, src, written), bytes: 0 };
+  }
+  const hasher = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hasher.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const input = await source.read(action.path);
+  input.on('error', (err) => tap.destroy(err));
+  const stream = input.pipe(tap);
+  let hash = '';
+  // Runs after the data is written and before it replaces the target: a source that changed while it
+  // was read must not land (the next run sends the new version).
+  const sourceUnchanged = async () => {
+    hash = hasher.digest('hex');
+    const now = await source.stat(action.path);
+    const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || bytes !== src.size || (src.hash !== undefined && src.hash !== hash);
+    if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
+  };
+  const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
+  const written = await target.writeFile(action.path, stream, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);
+  return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes };
+}
+
+function metadataOf(source: SyncableEntry, preserve: Preserve, existing: SyncableEntry | undefined): Metadata {
+  const defaultMode = source.kind === 'dir' ? 0o755 : 0o644;
+  const existingMode = existing && existing.kind !== 'symlink' ? existing.mode : undefined;
+  return {
+    mtimeMs: preserve.times && source.kind !== 'symlink' ? source.mtimeMs : undefined,
+    mode: source.kind === 'symlink' ? undefined : preserve.mode ? source.mode : (existingMode ?? defaultMode),
+    uid: preserve.owner ? source.uid : undefined,
+    gid: preserve.owner ? source.gid : undefined,
+  };
+}
+
+function recordFor(to: Side, source: SyncableEntry, written: SyncableEntry, hash?: string): BaseRecord {
+  const src = withoutHash(source);
+  const dst = withoutHash(written);
+  return {
+    kind: source.kind,
+    hash: source.kind === 'file' ? (hash ?? source.hash) : undefined,
+    local: to === 'local' ? dst : src,
+    remote: to === 'remote' ? dst : src,
+  };
+}

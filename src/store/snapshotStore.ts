@@ -1,0 +1,218 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Database, SqlValue } from 'sql.js';
+import type { Base, BaseRecord } from '../engine/base';
+import type { Entry, SyncableEntry } from '../engine/entry';
+import type { RelPath } from '../engine/path';
+import type { Conflict, ConflictKind } from '../engine/plan';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { loadSqlJs } from './sqlite';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS base (
+  path TEXT PRIMARY KEY, kind TEXT NOT NULL, hash TEXT, racy INTEGER NOT NULL DEFAULT 0, target TEXT,
+  l_size INTEGER, l_mtime REAL, l_mode INTEGER, l_uid INTEGER, l_gid INTEGER, l_ino INTEGER, l_dev INTEGER,
+  r_size INTEGER, r_mtime REAL, r_mode INTEGER, r_uid INTEGER, r_gid INTEGER, r_ino INTEGER, r_dev INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflicts (path TEXT PRIMARY KEY, kind TEXT NOT NULL, local TEXT, remote TEXT, found_at REAL NOT NULL);
+`;
+
+export interface StoredConflict extends Conflict {
+  readonly foundAt: number;
+}
+
+export interface OpenResult {
+  readonly store: SnapshotStore;
+  /** Set when an existing snapshot could not be used; it was moved aside and a full compare follows. */
+  readonly warning?: string;
+}
+
+/**
+ * The persistent state of one session: the base (last agreed state), open conflicts and metadata,
+ * in one sql.js database file saved atomically.
+ *
+ * Invariant: a missing, corrupt or truncated file reads as "no snapshot" (a full compare), never as an
+ * empty base that would turn every path into a deletion — a path without a base record is never deleted.
+ */
+export class SnapshotStore {
+  private dirty = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly db: Database,
+    readonly base: Base,
+    readonly existed: boolean,
+  ) {}
+
+  static async open(file: string): Promise<OpenResult> {
+    const SQL = await loadSqlJs();
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (bytes) {
+      try {
+        const db = new SQL.Database(bytes);
+        const base = readBase(db);
+        return { store: new SnapshotStore(file, db, base, true) };
+      } catch (err) {
+        const aside = `${file}.corrupt-${Date.now()}`;
+        await fs.rename(file, aside).catch(() => undefined);
+        const store = new SnapshotStore(file, fresh(new SQL.Database()), new Map(), false);
+        return {
+          store,
+          warning: `the snapshot ${file} is unreadable (${(err as Error).message}); it was moved to ${aside} and this run compares both sides in full`,
+        };
+      }
+    }
+    return { store: new SnapshotStore(file, fresh(new SQL.Database()), new Map(), false) };
+  }
+
+  setBase(path: RelPath, record: BaseRecord): void {
+    this.base.set(path, record);
+    const l = fields(record.local);
+    const r = fields(record.remote);
+    const target = record.local.kind === 'symlink' ? record.local.target : null;
+    this.db.run(
+      `INSERT OR REPLACE INTO base VALUES (?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?)`,
+      [path, record.kind, record.hash ?? null, record.racy ? 1 : 0, target, ...l, ...r],
+    );
+    this.dirty = true;
+  }
+
+  deleteBase(path: RelPath): void {
+    if (!this.base.delete(path)) return;
+    this.db.run('DELETE FROM base WHERE path = ?', [path]);
+    this.dirty = true;
+  }
+
+  /** Runs many base updates in one transaction (much faster in sql.js). */
+  batch(fn: () => void): void {
+    this.db.run('BEGIN');
+    try {
+      fn();
+      this.db.run('COMMIT');
+    } catch (err) {
+      this.db.run('ROLLBACK');
+      throw err;
+    }
+  }
+
+  conflicts(): StoredConflict[] {
+    const out: StoredConflict[] = [];
+    const stmt = this.db.prepare('SELECT path, kind, local, remote, found_at FROM conflicts ORDER BY path');
+    while (stmt.step()) {
+      const [p, kind, local, remote, foundAt] = stmt.get();
+      out.push({
+        path: String(p),
+        kind: String(kind) as ConflictKind,
+        local: local === null ? undefined : (JSON.parse(String(local)) as Entry),
+        remote: remote === null ? undefined : (JSON.parse(String(remote)) as Entry),
+        foundAt: Number(foundAt),
+      });
+    }
+    stmt.free();
+    return out;
+  }
+
+  /** Replaces the open conflicts with this run's; a conflict seen before keeps its first time. */
+  replaceConflicts(conflicts: readonly Conflict[], now: number): void {
+    const before = new Map(this.conflicts().map((c) => [c.path, c.foundAt]));
+    this.db.run('DELETE FROM conflicts');
+    for (const c of conflicts) {
+      this.db.run('INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?,?)', [
+        c.path,
+        c.kind,
+        c.local ? JSON.stringify(c.local) : null,
+        c.remote ? JSON.stringify(c.remote) : null,
+        before.get(c.path) ?? now,
+      ]);
+    }
+    this.dirty = true;
+  }
+
+  removeConflict(path: RelPath): void {
+    this.db.run('DELETE FROM conflicts WHERE path = ?', [path]);
+    this.dirty = true;
+  }
+
+  getMeta<T>(key: string): T | undefined {
+    const stmt = this.db.prepare('SELECT value FROM meta WHERE key = ?', [key]);
+    const value = stmt.step() ? (JSON.parse(String(stmt.get()[0])) as T) : undefined;
+    stmt.free();
+    return value;
+  }
+
+  setMeta(key: string, value: unknown): void {
+    this.db.run('INSERT OR REPLACE INTO meta VALUES (?, ?)', [key, JSON.stringify(value)]);
+    this.dirty = true;
+  }
+
+  /** Writes the database atomically (temp, fsync, rename). */
+  async save(): Promise<void> {
+    if (!this.dirty && this.existed) return;
+    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await writeFileAtomic(this.file, this.db.export());
+    this.dirty = false;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function fresh(db: Database): Database {
+  db.run(SCHEMA);
+  db.run('INSERT OR REPLACE INTO meta VALUES (?, ?)', ['schema', JSON.stringify(SCHEMA_VERSION)]);
+  return db;
+}
+
+function readBase(db: Database): Base {
+  const check = db.exec('PRAGMA quick_check');
+  const verdict = check[0]?.values[0]?.[0];
+  if (verdict !== 'ok') throw new Error(`integrity check failed: ${String(verdict)}`);
+  const schema = db.exec("SELECT value FROM meta WHERE key = 'schema'")[0]?.values[0]?.[0];
+  if (schema === undefined) throw new Error('not an ssh-sync snapshot');
+  if (JSON.parse(String(schema)) !== SCHEMA_VERSION) throw new Error(`snapshot schema ${String(schema)} is not ${SCHEMA_VERSION}`);
+  const base: Base = new Map();
+  const stmt = db.prepare('SELECT * FROM base');
+  while (stmt.step()) {
+    const row = stmt.get();
+    const kind = String(row[1]) as BaseRecord['kind'];
+    const target = row[4] === null ? undefined : String(row[4]);
+    const record: BaseRecord = {
+      kind,
+      hash: row[2] === null ? undefined : String(row[2]),
+      racy: row[3] === 1 ? true : undefined,
+      local: toEntry(kind, target, row.slice(5, 12)),
+      remote: toEntry(kind, target, row.slice(12, 19)),
+    };
+    base.set(String(row[0]), record);
+  }
+  stmt.free();
+  return base;
+}
+
+function fields(e: SyncableEntry): SqlValue[] {
+  const n = (v: number | undefined): SqlValue => (v === undefined ? null : v);
+  return [e.kind === 'file' ? e.size : null, e.mtimeMs, e.kind === 'symlink' ? null : e.mode, n(e.uid), n(e.gid), n(e.ino), n(e.dev)];
+}
+
+function toEntry(kind: BaseRecord['kind'], target: string | undefined, v: SqlValue[]): SyncableEntry {
+  const opt = (x: SqlValue) => (x === null ? undefined : Number(x));
+  const identity = { uid: opt(v[3]), gid: opt(v[4]), ino: opt(v[5]), dev: opt(v[6]) };
+  const clean = Object.fromEntries(Object.entries(identity).filter(([, x]) => x !== undefined));
+  switch (kind) {
+    case 'file':
+      return { kind, size: Number(v[0]), mtimeMs: Number(v[1]), mode: Number(v[2]), ...clean };
+    case 'dir':
+      return { kind, mtimeMs: Number(v[1]), mode: Number(v[2]), ...clean };
+    case 'symlink':
+      return { kind, target: target ?? '', mtimeMs: Number(v[1]), ...clean };
+  }
+}
