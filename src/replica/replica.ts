@@ -36,8 +36,8 @@ export interface Replica {
   createRoot(): Promise<void>;
 
   scan(options: ScanOptions): Promise<Tree>;
-  /** The entry at one path now (lstat), or undefined. */
-  stat(path: RelPath): Promise<Entry | undefined>;
+  /** The entry at one path now (lstat; stat when `follow`), or undefined. */
+  stat(path: RelPath, follow?: boolean): Promise<Entry | undefined>;
   /** Hex SHA-256 of a file's content. */
   hash(path: RelPath): Promise<string>;
 

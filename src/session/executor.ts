@@ -14,6 +14,8 @@ export type ActionOutcome =
 
 export interface ExecutorOptions {
   readonly preserve: Preserve;
+  /** Sources were scanned through symlinks (--symlinks follow). */
+  readonly followSymlinks: boolean;
   readonly concurrency: number;
   readonly onOutcome?: (outcome: ActionOutcome) => void;
 }
@@ -28,7 +30,7 @@ export async function execute(actions: readonly Action[], sides: Record<Side, Re
   const runOne = async (action: Action) => {
     let outcome: ActionOutcome;
     try {
-      outcome = await perform(action, sides, options.preserve);
+      outcome = await perform(action, sides, options);
     } catch (err) {
       outcome = { action, ok: false, error: err instanceof SyncError ? err : fromErrno(err, `${action.kind} ${action.path}`, action.path) };
     }
@@ -46,7 +48,8 @@ export async function execute(actions: readonly Action[], sides: Record<Side, Re
   return outcomes;
 }
 
-async function perform(action: Action, sides: Record<Side, Replica>, preserve: Preserve): Promise<ActionOutcome> {
+async function perform(action: Action, sides: Record<Side, Replica>, options: ExecutorOptions): Promise<ActionOutcome> {
+  const preserve = options.preserve;
   const target = sides[action.to];
   const source = sides[otherSide(action.to)];
   switch (action.kind) {
@@ -63,11 +66,11 @@ async function perform(action: Action, sides: Record<Side, Replica>, preserve: P
       return { action, ok: true, record: recordFor(action.to, action.source, written, hash), bytes: 0 };
     }
     case 'copy':
-      return copy(action, source, target, preserve);
+      return copy(action, source, target, preserve, options.followSymlinks);
   }
 }
 
-async function copy(action: CopyAction, source: Replica, target: Replica, preserve: Preserve): Promise<ActionOutcome> {
+async function copy(action: CopyAction, source: Replica, target: Replica, preserve: Preserve, follow: boolean): Promise<ActionOutcome> {
   const src = action.source;
   if (src.kind === 'symlink') {
     const written = await target.writeSymlink(action.path, src.target, action.expect);
@@ -90,7 +93,7 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
   // was read must not land (the next run sends the new version).
   const sourceUnchanged = async () => {
     hash = hasher.digest('hex');
-    const now = await source.stat(action.path);
+    const now = await source.stat(action.path, follow);
     const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || bytes !== src.size || (src.hash !== undefined && src.hash !== hash);
     if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
   };

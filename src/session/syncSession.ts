@@ -153,6 +153,7 @@ export class SyncSession {
     let bytes = 0;
     const outcomes = await execute(plan.actions, this.sides, {
       preserve: this.config.preserve,
+      followSymlinks: this.config.symlinks === 'follow',
       concurrency: this.config.concurrency ?? 8,
       onOutcome: (o) => {
         done++;

@@ -291,7 +291,10 @@ export class LocalReplica implements Replica {
 
   /** Fails with `Changed` unless the path still holds what the plan expects. */
   private async check(path: RelPath, expect: Expectation): Promise<void> {
-    const now = await this.stat(path);
+    let now = await this.stat(path);
+    // A link scanned through (--symlinks follow) is expected as what it points to; replacing it
+    // replaces the link itself, never its target.
+    if (now?.kind === 'symlink' && expect !== undefined && expect.kind !== 'symlink') now = await this.stat(path, true);
     if (!matches(now, expect)) {
       throw new SyncError('Changed', `${path} changed since it was scanned (expected ${describeKind(expect)}, found ${describeKind(now)}); it will be looked at again on the next run`, path);
     }
