@@ -16,7 +16,7 @@ export default tseslint.config(
       ...restrict([noVscode, noSsh2]),
     },
   },
-  { files: ['src/vscode/**'], rules: restrict([noSsh2]) },
+  { files: ['src/vscode/**', 'test/vscode/**'], rules: restrict([noSsh2]) },
   { files: ['src/replica/ssh/**'], rules: restrict([noVscode]) },
   {
     files: ['src/engine/**'],

@@ -6,13 +6,15 @@ import { toRelPath } from '../engine/path';
 import type { Direction, Overwrite, Preserve, SymlinkMode } from '../engine/policy';
 import { SyncError } from '../errors';
 import { LocalReplica } from '../replica/local/localReplica';
-import { openPeer } from '../replica/open';
+import { openPeer, peerKey as keyOfPeer } from '../replica/open';
+import type { SshReplicaOpenOptions } from '../replica/ssh';
+import { askSecretOnTty } from './prompt';
 import { DEFAULT_PRESERVE, type SessionConfig } from '../session/config';
 import type { SyncSummary } from '../session/events';
 import { defaultStateDir, isValidSessionName } from '../session/stateFile';
 import { SyncSession } from '../session/syncSession';
 import { SnapshotStore } from '../store/snapshotStore';
-import { parseArgs, usage, type FlagSpec } from './args';
+import { parseArgs, usage, type FlagSpec, type ParsedArgs } from './args';
 import { jsonEvent, TextOutput } from './output';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, conflicts: 3 } as const;
@@ -24,7 +26,17 @@ Usage:
   ssh-sync conflicts [list|show <path>|resolve <path> --keep local|remote|both] (--name NAME | <local-dir> <peer>)
   ssh-sync status [--name NAME]
 
-<peer> is a folder on this machine (a path).
+<peer> is a folder on this machine (a path), or a folder over SSH:
+  [user@]host[:port]:/path     ssh://user@host:port/path     alias:/path (a ~/.ssh/config Host)
+  (a path under the remote home: host:~/dir)
+
+SSH options:
+  --identity FILE                private key to use (repeatable; default: the agent, then ~/.ssh/id_*)
+  --port N                       port (overrides the address and ~/.ssh/config)
+  --ssh-config FILE              ssh client config to read instead of ~/.ssh/config
+  --known-hosts FILE             known_hosts to check the server key against (default ~/.ssh/known_hosts)
+  --accept-new-host-key          trust and record a server key seen for the first time (a changed key
+                                 is always refused)
 
 Sync options:
   --direction push|pull|bidi     push: local -> peer, pull: peer -> local, bidi: both ways (default bidi)
@@ -47,6 +59,11 @@ Exit codes: 0 in sync, 3 finished with conflicts, 2 usage error, 1 failure.
 
 const COMMON: Record<string, FlagSpec> = {
   name: { type: 'string' },
+  identity: { type: 'list' },
+  port: { type: 'number' },
+  'ssh-config': { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'accept-new-host-key': { type: 'boolean' },
   'state-dir': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
@@ -124,7 +141,7 @@ async function syncCommand(argv: string[], io: Io): Promise<number> {
   const [localArg, peerArg] = args.positionals;
   const direction = (args.flags.get('direction') as Direction | undefined) ?? 'bidi';
   const config = await buildConfig(localArg, peerArg, args.flags, args.ordered, direction, io);
-  const { session, close } = await openSession(config, peerArg, io);
+  const { session, close } = await openSession(config, peerArg, args, io);
   try {
     const out = attachOutput(session, args.flags, io);
     const summary = await session.run({ rescan: !!args.flags.get('rescan'), dryRun: !!args.flags.get('dry-run'), force: !!args.flags.get('force') });
@@ -156,7 +173,7 @@ async function buildConfig(
     throw usage(`--include/--exclude: ${(err as Error).message}`);
   }
   const overwrite = (flags.get('overwrite') as Overwrite | undefined) ?? (direction === 'bidi' ? 'never' : 'always');
-  const { key: peer } = await peerKey(peerArg, io);
+  const peer = peerKey(peerArg, io);
   return {
     name,
     localRoot,
@@ -187,13 +204,29 @@ function stateDirOf(flags: Map<string, string | boolean | number>, io: Io): stri
   return dir ? path.resolve(io.cwd, dir) : defaultStateDir(io.env);
 }
 
-async function peerKey(peerArg: string, io: Io): Promise<{ key: string }> {
+function peerKey(peerArg: string, io: Io): string {
   if (peerArg.trim() === '') throw usage('<peer> is empty');
-  return { key: path.resolve(io.cwd, peerArg) };
+  return keyOfPeer(peerArg, io.cwd);
 }
 
-async function openSession(config: SessionConfig, peerArg: string, io: Io): Promise<{ session: SyncSession; close: () => Promise<void> }> {
-  const { replica } = await openPeer(peerArg, { cwd: io.cwd });
+function sshOptions(args: ParsedArgs, io: Io): SshReplicaOpenOptions {
+  const file = (name: string) => {
+    const value = args.flags.get(name) as string | undefined;
+    return value === undefined ? undefined : path.resolve(io.cwd, value);
+  };
+  const identities = args.ordered.filter((o) => o.name === 'identity').map((o) => path.resolve(io.cwd, o.value));
+  return {
+    identityFiles: identities.length ? identities : undefined,
+    port: args.flags.get('port') as number | undefined,
+    sshConfigFile: file('ssh-config'),
+    knownHostsFile: file('known-hosts'),
+    acceptNewHostKey: !!args.flags.get('accept-new-host-key'),
+    askSecret: askSecretOnTty,
+  };
+}
+
+async function openSession(config: SessionConfig, peerArg: string, args: ParsedArgs, io: Io): Promise<{ session: SyncSession; close: () => Promise<void> }> {
+  const replica = await openPeer(peerArg, { cwd: io.cwd, ssh: sshOptions(args, io) });
   const local = new LocalReplica(config.localRoot);
   const session = new SyncSession(config, { local, remote: replica });
   return { session, close: async () => void (await Promise.all([local.close(), replica.close()])) };
@@ -227,7 +260,7 @@ async function conflictsCommand(argv: string[], io: Io): Promise<number> {
   const target = sub === 'list' ? undefined : pos.shift();
   if (sub !== 'list' && target === undefined) throw usage(`conflicts ${sub} needs a <path>`);
   const config = await sessionFromArgs(pos, args.flags, io);
-  const { session, close } = await openSession(config, config.peer, io);
+  const { session, close } = await openSession(config, config.peer, args, io);
   try {
     const json = !!args.flags.get('json');
     const conflicts = await session.conflicts();
@@ -287,7 +320,7 @@ async function sessionFromArgs(pos: string[], flags: Map<string, string | boolea
   }
   if (pos.length !== 2) throw usage('name the session with --name NAME or <local-dir> <peer>');
   const localRoot = path.resolve(io.cwd, pos[0]);
-  const { key } = await peerKey(pos[1], io);
+  const key = peerKey(pos[1], io);
   const { snapshotFile } = await import('../session/stateFile');
   return storedConfig(snapshotFile(stateDir, localRoot, key), stateDir, undefined);
 }

@@ -50,6 +50,14 @@ class Reconciler {
   ) {}
 
   run(): Plan {
+    // A root that could not be read says nothing about what is in it: decide nothing at all.
+    for (const [side, tree] of [['local', this.local], ['remote', this.remote]] as const) {
+      const root = tree.get(ROOT);
+      if (root?.kind === 'problem') {
+        this.problems.push({ path: ROOT, side, message: root.message });
+        return this.result([]);
+      }
+    }
     const paths = new Set<RelPath>([...this.base.keys(), ...this.local.keys(), ...this.remote.keys()]);
     paths.delete(ROOT);
     const ordered = [...paths].sort(compareParentFirst);
@@ -59,8 +67,12 @@ class Reconciler {
       this.decide(path);
     }
     this.dropUnsafeDirectoryDeletes();
+    return this.result(orderActions(this.actions));
+  }
+
+  private result(actions: Action[]): Plan {
     return {
-      actions: orderActions(this.actions),
+      actions,
       agreements: this.agreements,
       forgets: this.forgets,
       conflicts: this.conflicts,

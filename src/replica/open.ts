@@ -1,18 +1,28 @@
 import * as path from 'node:path';
 import { LocalReplica } from './local/localReplica';
 import type { Replica } from './replica';
+import { openSshReplica, parseSshAddress, type SshReplicaOpenOptions } from './ssh';
 
 export interface PeerOptions {
   readonly cwd: string;
+  readonly ssh?: SshReplicaOpenOptions;
 }
 
-/** A peer that is a folder on this machine: an absolute or relative path. */
-export function resolveLocalPeer(peer: string, cwd: string): string {
-  return path.resolve(cwd, peer);
+/**
+ * What names a peer in a snapshot: the absolute folder for a local peer (so the working directory
+ * does not matter), the address as written for an ssh peer. Throws a usage error for a malformed
+ * ssh address.
+ */
+export function peerKey(peer: string, cwd: string): string {
+  return parseSshAddress(peer) ? peer : path.resolve(cwd, peer);
 }
 
-/** Opens the replica for a peer argument. */
-export async function openPeer(peer: string, options: PeerOptions): Promise<{ replica: Replica; key: string }> {
-  const root = resolveLocalPeer(peer, options.cwd);
-  return { replica: new LocalReplica(root, peer), key: root };
+export function isRemotePeer(peer: string): boolean {
+  return parseSshAddress(peer) !== undefined;
+}
+
+/** Opens the replica for a peer argument: a folder on this machine, or a folder over ssh. */
+export async function openPeer(peer: string, options: PeerOptions): Promise<Replica> {
+  if (parseSshAddress(peer)) return openSshReplica(peer, options.ssh);
+  return new LocalReplica(path.resolve(options.cwd, peer), peer);
 }

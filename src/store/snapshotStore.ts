@@ -34,8 +34,10 @@ export interface OpenResult {
  * The persistent state of one session: the base (last agreed state), open conflicts and metadata,
  * in one sql.js database file saved atomically.
  *
- * Invariant: a missing, corrupt or truncated file reads as "no snapshot" (a full compare), never as an
- * empty base that would turn every path into a deletion — a path without a base record is never deleted.
+ * Invariant: a missing, corrupt or truncated file reads as "no snapshot" (a full compare), never as
+ * "everything was deleted": a deletion is only ever propagated from a base record. (Without one, a
+ * path on one side only is a creation in bidi; a one-way mirror with `overwrite: always` removes
+ * target-only paths, as `rsync --delete` does, within the mass-delete guard.)
  */
 export class SnapshotStore {
   private dirty = false;

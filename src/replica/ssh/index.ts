@@ -1,0 +1,73 @@
+import type { Client, SFTPWrapper } from 'ssh2';
+import { SyncError } from '../../errors';
+import { parseSshAddress, type SshAddress } from './address';
+import { connectSsh, type SshConnectOptions } from './connect';
+import { Sftp, toSyncError } from './sftpClient';
+import { SshReplica, type ExecResult } from './sshReplica';
+
+export { parseSshAddress, type SshAddress } from './address';
+export type { SshConnectOptions } from './connect';
+export { SshReplica } from './sshReplica';
+
+export interface SshReplicaOpenOptions extends SshConnectOptions {
+  /** Allow running commands (`sha256sum`) on the server; default true. SFTP-only servers are detected. */
+  readonly allowExec?: boolean;
+}
+
+/** Connects to an ssh address and returns the remote folder as a Replica (its `description` is the address). */
+export async function openSshReplica(address: string, options: SshReplicaOpenOptions = {}): Promise<SshReplica> {
+  const parsed = parseSshAddress(address);
+  if (!parsed) throw new SyncError('Usage', `'${address}' is not an ssh address (expected [user@]host[:port]:/path or ssh://user@host:port/path)`);
+  const conn = await connectSsh({ host: parsed.host, user: parsed.user, port: parsed.port }, options);
+  try {
+    const sftp = new Sftp(await openSftp(conn.client));
+    const root = await resolveRoot(sftp, parsed);
+    return new SshReplica(sftp, root, address, {
+      exec: options.allowExec === false ? undefined : (command) => exec(conn.client, command),
+      onClose: () => conn.close(),
+    });
+  } catch (err) {
+    await conn.close();
+    throw err;
+  }
+}
+
+function openSftp(client: Client): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) =>
+    client.sftp((err, sftp) => (err ? reject(new SyncError('ConnectionLost', `the server refused the SFTP subsystem: ${err.message}`)) : resolve(sftp))),
+  );
+}
+
+/** The root as an absolute remote path; `~` is the login directory. */
+async function resolveRoot(sftp: Sftp, address: SshAddress): Promise<string> {
+  let path = address.path;
+  if (path === '~' || path.startsWith('~/')) {
+    const home = await sftp.realpath('.').catch((err) => {
+      throw toSyncError(err, `cannot find the remote home directory for ${address.original}`);
+    });
+    path = home.replace(/\/+$/, '') + path.slice(1);
+  }
+  path = path.replace(/\/+/g, '/');
+  return path.length > 1 ? path.replace(/\/$/, '') : path;
+}
+
+function exec(client: Client, command: string): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        const out: Buffer[] = [];
+        let size = 0;
+        stream.on('data', (d: Buffer) => {
+          if ((size += d.length) < 1 << 20) out.push(d);
+        });
+        stream.stderr.resume();
+        stream.on('close', (code: number | null) => resolve({ code: code ?? null, stdout: Buffer.concat(out).toString('utf8') }));
+        stream.on('error', reject);
+        stream.end();
+      });
+    } catch (err) {
+      reject(err);
+    }
+  });
+}

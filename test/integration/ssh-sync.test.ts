@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli, type CliOptions } from '../helpers/cli';
+import { startSshd, sshdAvailable, writeClientConfig, type SshdFixture } from '../helpers/sshd';
+import { readTree, removeDir, tempDir, tempFilesUnder, waitFor, writeTree } from '../helpers/tmp';
+
+/**
+ * End to end over a real OpenSSH server: the CLI as users run it, against a private sshd on loopback.
+ */
+describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not installed (.ci/run installs it)' }, () => {
+  let sshd: SshdFixture;
+  let sftpOnly: SshdFixture;
+  let work: string;
+  let knownHosts: string;
+  let sshConfig: string;
+
+  before(async () => {
+    [sshd, sftpOnly] = await Promise.all([startSshd(), startSshd({ sftpOnly: true })]);
+    work = await tempDir('ssh-sync-e2e-');
+    knownHosts = sshd.writeKnownHosts({ file: path.join(work, 'known_hosts'), extraLines: [sftpOnly.knownHostsLine()] });
+    sshConfig = writeClientConfig(work, [
+      { alias: 'devbox', lines: ['HostName 127.0.0.1', `Port ${sshd.port}`, 'User root', `IdentityFile ${sshd.clientKey.privateKey}`, 'IdentitiesOnly yes'] },
+    ]);
+  });
+  after(async () => {
+    await Promise.all([sshd?.stop(), sftpOnly?.stop()]);
+    if (work) await removeDir(work);
+  });
+
+  let n = 0;
+  /** A fresh local folder and remote folder; `remote` is a path on this machine served by sshd. */
+  const pair = async () => {
+    const dir = path.join(work, `case-${++n}`);
+    const local = path.join(dir, 'local');
+    const remote = path.join(dir, 'remote');
+    await fs.mkdir(local, { recursive: true });
+    await fs.mkdir(remote, { recursive: true });
+    return { dir, local, remote, state: path.join(dir, 'state') };
+  };
+  const sshArgs = (fixture = sshd) => ['--identity', fixture.clientKey.privateKey, '--known-hosts', knownHosts, '--ssh-config', sshConfig];
+  const sync = (local: string, peer: string, state: string, extra: string[], options?: CliOptions) =>
+    runCli(['sync', local, peer, '--state-dir', state, ...extra], options);
+
+  for (const direction of ['push', 'pull', 'bidi'] as const) {
+    test(`${direction}: creates, updates, deletes and type changes reach the other side`, async () => {
+      const p = await pair();
+      const [src, dst] = direction === 'pull' ? [p.remote, p.local] : [p.local, p.remote];
+      await writeTree(src, { 'a.txt': 'a', 'dir/b.txt': 'b', 'dir/deep/c.txt': 'c', 'gone.txt': 'g', 'link': { link: 'a.txt' }, 'p': 'file' });
+      const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+      let r = await sync(p.local, peer, p.state, ['--direction', direction, ...sshArgs()]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await readTree(dst), await readTree(src));
+
+      await writeTree(src, { 'a.txt': 'a2', 'new/n.txt': 'n' });
+      await fs.rm(path.join(src, 'gone.txt'));
+      await fs.rm(path.join(src, 'p'));
+      await writeTree(src, { 'p/inside.txt': 'now a directory' });
+      r = await sync(p.local, peer, p.state, ['--direction', direction, ...sshArgs()]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await readTree(dst), await readTree(src));
+      assert.equal((await readTree(dst))['gone.txt'], undefined);
+      assert.deepEqual(await tempFilesUnder(p.remote), []);
+    });
+  }
+
+  test('bidi conflict over ssh leaves both versions untouched', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'f.txt': 'base' });
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    assert.equal((await sync(p.local, peer, p.state, sshArgs())).code, 0);
+    await writeTree(p.local, { 'f.txt': 'local edit' });
+    await writeTree(p.remote, { 'f.txt': 'remote edit!' });
+    const r = await sync(p.local, peer, p.state, sshArgs());
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.equal(await fs.readFile(path.join(p.local, 'f.txt'), 'utf8'), 'local edit');
+    assert.equal(await fs.readFile(path.join(p.remote, 'f.txt'), 'utf8'), 'remote edit!');
+  });
+
+  test('every address form works: user@host:port:/path, ssh://user@host:port/path, and a ~/.ssh/config alias', async () => {
+    for (const form of ['scp', 'url', 'alias'] as const) {
+      const p = await pair();
+      await writeTree(p.local, { [`${form}.txt`]: form });
+      const peer = form === 'scp' ? `root@127.0.0.1:${sshd.port}:${p.remote}` : form === 'url' ? `ssh://root@127.0.0.1:${sshd.port}${p.remote}` : `devbox:${p.remote}`;
+      const r = await sync(p.local, peer, p.state, ['--direction', 'push', '--known-hosts', knownHosts, '--ssh-config', sshConfig, ...(form === 'alias' ? [] : ['--identity', sshd.clientKey.privateKey])]);
+      assert.equal(r.code, 0, `${form}: ${r.stdout}${r.stderr}`);
+      assert.equal(await fs.readFile(path.join(p.remote, `${form}.txt`), 'utf8'), form);
+    }
+  });
+
+  test('an SFTP-only server (no commands) still syncs both ways, hashing on the client', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'l.txt': 'local', 'same.txt': 'same' });
+    await writeTree(p.remote, { 'r.txt': 'remote', 'same.txt': 'same' });
+    const peer = `root@127.0.0.1:${sftpOnly.port}:${p.remote}`;
+    const r = await sync(p.local, peer, p.state, [...sshArgs(sftpOnly), '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    assert.equal(summary.copied, 2);
+    assert.equal(summary.adopted, 1);
+    assert.deepEqual(await readTree(p.local), await readTree(p.remote));
+  });
+
+  test('an unknown host key is refused with its SHA256 fingerprint; --accept-new-host-key records it', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'x.txt': 'x' });
+    const emptyKnownHosts = path.join(p.dir, 'known_hosts');
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    const args = ['--identity', sshd.clientKey.privateKey, '--known-hosts', emptyKnownHosts, '--ssh-config', sshConfig];
+    let r = await sync(p.local, peer, p.state, args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /SHA256:[A-Za-z0-9+/]{43}/);
+    assert.deepEqual(await readTree(p.remote), {});
+    r = await sync(p.local, peer, p.state, [...args, '--accept-new-host-key']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(await fs.readFile(emptyKnownHosts, 'utf8'), new RegExp(`\\[127\\.0\\.0\\.1\\]:${sshd.port} ssh-ed25519 `));
+    r = await sync(p.local, peer, p.state, args);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('a changed host key is refused even with --accept-new-host-key, naming the known_hosts line', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'x.txt': 'x' });
+    const wrong = path.join(p.dir, 'known_hosts');
+    await fs.writeFile(wrong, `# comment\n${sftpOnly.hostKeyLine.replace(/^/, `[127.0.0.1]:${sshd.port} `)}\n`);
+    const r = await sync(p.local, `root@127.0.0.1:${sshd.port}:${p.remote}`, p.state, ['--identity', sshd.clientKey.privateKey, '--known-hosts', wrong, '--ssh-config', sshConfig, '--accept-new-host-key']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /line 2/);
+    assert.deepEqual(await readTree(p.remote), {});
+  });
+
+  test('a connection cut mid-transfer fails the run without partial files; the rerun converges', async () => {
+    const p = await pair();
+    const chunk = randomBytes(8 << 20);
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 6; i++) files[`big/${i}.bin`] = Buffer.concat([Buffer.from(`${i}`), chunk]);
+    await writeTree(p.local, files);
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    let cut = 0;
+    const r = await sync(p.local, peer, p.state, ['--direction', 'push', ...sshArgs()], {
+      onSpawn: () => {
+        void waitFor(async () => (await tempFilesUnder(p.remote).catch(() => [])).length > 0, 30_000, 'a transfer to start').then(() => {
+          cut = sshd.killSessions();
+        });
+      },
+    });
+    assert.ok(cut > 0, `no session was cut (run output: ${r.stdout}${r.stderr})`);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /connection was lost|ConnectionLost|connection/i);
+    assert.doesNotMatch(r.stderr, /stopped before it finished/);
+    for (const [name, data] of Object.entries(files)) {
+      const there = await fs.readFile(path.join(p.remote, name)).catch(() => undefined);
+      if (there) assert.ok(there.equals(data), `${name} is partial`);
+    }
+    const again = await sync(p.local, peer, p.state, ['--direction', 'push', ...sshArgs()]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    for (const [name, data] of Object.entries(files)) assert.ok((await fs.readFile(path.join(p.remote, name))).equals(data));
+    assert.deepEqual(await tempFilesUnder(p.remote), []);
+  });
+});
