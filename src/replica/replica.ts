@@ -5,6 +5,31 @@ import type { RelPath } from '../engine/path';
 import type { Expectation } from '../engine/plan';
 import type { SymlinkMode } from '../engine/policy';
 
+/** How a side finds its entries and changes; shown to the user (status, --json). */
+export type Tier = 'local' | 'helper' | 'sftp';
+
+export interface WatchOptions {
+  readonly filter: Filter;
+  /** Seconds between full listings where the side has no change events (SFTP-only servers). */
+  readonly pollSeconds: number;
+}
+
+/**
+ * Change notifications from one side. `paths` are the paths that may have changed (a created,
+ * modified or deleted entry, or a renamed one under both names); 'overflow' means events were lost and
+ * the whole side must be rescanned. Errors are reported, and the watcher keeps going where it can.
+ */
+export interface WatchListener {
+  onChange(paths: RelPath[] | 'overflow'): void;
+  onError(error: Error): void;
+}
+
+export interface Watcher {
+  /** How changes are found: 'events' (inotify and the like) or 'poll'. */
+  readonly method: 'events' | 'poll';
+  close(): Promise<void>;
+}
+
 export interface ScanOptions {
   readonly filter: Filter;
   readonly symlinks: SymlinkMode;
@@ -27,6 +52,8 @@ export interface ScanOptions {
 export interface Replica {
   /** What the user called it: a folder path or an ssh address. */
   readonly description: string;
+  /** How this side lists and hashes: on this machine, through the remote helper, or SFTP alone. */
+  readonly tier: Tier;
   /** Two mtimes closer than this cannot be ordered on this side. */
   readonly mtimeToleranceMs: number;
 
@@ -55,6 +82,9 @@ export interface Replica {
   remove(path: RelPath, expect: SyncableEntry): Promise<void>;
   /** Renames within the side; fails with `Changed` if `to` exists. */
   rename(from: RelPath, to: RelPath, expect: SyncableEntry): Promise<void>;
+
+  /** Starts watching the root for changes (continuous mode). */
+  watch(options: WatchOptions, listener: WatchListener): Promise<Watcher>;
 
   close(): Promise<void>;
 }

@@ -8,7 +8,8 @@ import { sameFingerprint, describeKind, isSyncable } from '../../engine/entry';
 import { ancestors, baseName, invalidSegment, join, parentOf, ROOT, type RelPath } from '../../engine/path';
 import type { Expectation } from '../../engine/plan';
 import { fromErrno, SyncError } from '../../errors';
-import type { Replica, ScanOptions } from '../replica';
+import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
+import { watchLocal } from './localWatcher';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 
 const SCAN_CONCURRENCY = 32;
@@ -16,6 +17,7 @@ const SCAN_CONCURRENCY = 32;
 /** A folder on this machine as a sync side. */
 export class LocalReplica implements Replica {
   readonly mtimeToleranceMs = 0;
+  readonly tier: Tier = 'local';
   /** RelPath (NFC) -> on-disk relative path, only where they differ (NFD names on disk). */
   private readonly diskNames = new Map<RelPath, string>();
 
@@ -210,6 +212,10 @@ export class LocalReplica implements Replica {
       throw fromErrno(err, `cannot rename ${from} to ${to}`, from);
     }
     this.diskNames.delete(from);
+  }
+
+  watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    return watchLocal(this.root, options, listener);
   }
 
   async close(): Promise<void> {}

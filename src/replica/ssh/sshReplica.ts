@@ -7,7 +7,8 @@ import { describeKind, isSyncable, sameFingerprint } from '../../engine/entry';
 import { ancestors, baseName, invalidSegment, join, parentOf, ROOT, type RelPath } from '../../engine/path';
 import type { Expectation } from '../../engine/plan';
 import { SyncError } from '../../errors';
-import type { Replica, ScanOptions } from '../replica';
+import { pollWatch } from '../pollWatcher';
+import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
 
@@ -30,6 +31,7 @@ export interface SshReplicaOptions {
 export class SshReplica implements Replica {
   /** SFTP v3 carries whole-second times. */
   readonly mtimeToleranceMs = 1000;
+  readonly tier: Tier = 'sftp';
   private readonly diskNames = new Map<RelPath, string>();
   private remoteHash: Promise<boolean> | undefined;
 
@@ -267,6 +269,10 @@ export class SshReplica implements Replica {
       throw toSyncError(err, `cannot rename ${from} to ${to}`, from);
     }
     this.diskNames.delete(from);
+  }
+
+  watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    return pollWatch(this, options, listener);
   }
 
   async close(): Promise<void> {
