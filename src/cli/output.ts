@@ -50,6 +50,7 @@ export class TextOutput {
     }
     const parts = [
       `${s.copied} copied`,
+      s.renamed ? `${s.renamed} renamed` : '',
       `${s.deleted} deleted`,
       s.dirsCreated ? `${s.dirsCreated} directories created` : '',
       s.metadata ? `${s.metadata} metadata updates` : '',
@@ -90,6 +91,8 @@ export function describeAction(a: Action): string {
       return `mkdir ${a.path} (${a.to})`;
     case 'setmeta':
       return `meta  ${a.path} (${a.to})`;
+    case 'rename':
+      return `mv    ${a.from} -> ${a.path} (${a.to})`;
   }
 }
 
@@ -104,7 +107,7 @@ export function formatBytes(n: number): string {
 export function jsonEvent(e: SyncEvent): string | undefined {
   switch (e.type) {
     case 'action':
-      return JSON.stringify({ type: 'action', op: opName(e.action), path: e.action.path, to: e.action.to, bytes: e.bytes, dryRun: e.dryRun || undefined });
+      return JSON.stringify({ type: 'action', op: opName(e.action), path: e.action.path, from: e.action.kind === 'rename' ? e.action.from : undefined, to: e.action.to, bytes: e.bytes, dryRun: e.dryRun || undefined });
     case 'failed':
       return JSON.stringify({ type: 'failed', op: opName(e.action), path: e.action.path, to: e.action.to, code: e.error.code, message: e.error.message });
     case 'conflict':
@@ -121,5 +124,5 @@ export function jsonEvent(e: SyncEvent): string | undefined {
 
 function opName(a: Action): string {
   if (a.kind === 'copy') return a.to === 'remote' ? 'push' : 'pull';
-  return a.kind === 'delete' ? 'del' : a.kind;
+  return a.kind === 'delete' ? 'del' : a.kind === 'rename' ? 'mv' : a.kind;
 }

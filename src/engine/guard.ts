@@ -5,6 +5,11 @@ import type { Side } from './policy';
 export interface GuardOptions {
   /** Most files one run may delete on a side; undefined: 50 % of that side's files when it has over 100. */
   readonly maxDelete?: number;
+  /**
+   * Files on each side when `trees` hold only part of it (a sync of a few changed paths): the limits
+   * are about the whole side, never about the part that was looked at.
+   */
+  readonly sideFiles?: Record<Side, number>;
 }
 
 export interface GuardVerdict {
@@ -19,7 +24,7 @@ export interface GuardVerdict {
  */
 export function guard(plan: Plan, trees: Record<Side, Tree>, options: GuardOptions): GuardVerdict {
   for (const side of ['local', 'remote'] as const) {
-    const files = countFiles(trees[side]);
+    const files = options.sideFiles?.[side] ?? countFiles(trees[side]);
     const deletes = plan.actions.filter((a) => a.kind === 'delete' && a.to === side && !a.replaced && a.expect.kind !== 'dir').length;
     if (deletes === 0) continue;
     const creates = plan.actions.some((a) => a.to === side && (a.kind === 'copy' || a.kind === 'mkdir'));
@@ -34,7 +39,7 @@ export function guard(plan: Plan, trees: Record<Side, Tree>, options: GuardOptio
   return { halt: false };
 }
 
-function countFiles(tree: Tree): number {
+export function countFiles(tree: Tree): number {
   let n = 0;
   for (const e of tree.values()) if (e.kind === 'file' || e.kind === 'symlink') n++;
   return n;

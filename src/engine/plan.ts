@@ -9,7 +9,7 @@ import type { Side } from './policy';
  */
 export type Expectation = SyncableEntry | undefined;
 
-export type Action = CopyAction | MkdirAction | DeleteAction | SetMetaAction;
+export type Action = CopyAction | MkdirAction | DeleteAction | SetMetaAction | RenameAction;
 
 /** Create or replace a file or symlink on `to` with the other side's version. */
 export interface CopyAction {
@@ -37,6 +37,15 @@ export interface DeleteAction {
    * matching copy/mkdir follows and the base is updated by it.
    */
   readonly replaced?: boolean;
+}
+
+/** Replay on `to` a rename the other side made: `from` moves to `path`, a whole directory in one step. */
+export interface RenameAction {
+  readonly kind: 'rename';
+  readonly from: RelPath;
+  readonly path: RelPath;
+  readonly to: Side;
+  readonly expect: SyncableEntry;
 }
 
 /** Apply mode/ownership/mtime of `source` to an existing entry with the same content. */
@@ -73,7 +82,7 @@ export interface HashRequest {
 }
 
 export interface Plan {
-  /** In execution order: deletions deepest first, then directories parent first, then the rest. */
+  /** In execution order: renames, deletions deepest first, directories parent first, then the rest. */
   readonly actions: Action[];
   /** Paths where both sides already agree: the base is set without any I/O. */
   readonly agreements: Map<RelPath, BaseRecord>;

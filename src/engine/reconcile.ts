@@ -3,6 +3,7 @@ import { classify, isChanged, type Change } from './change';
 import { isSyncable, sameContent, sameMetadata, withoutHash, type SyncableEntry, type Tree } from './entry';
 import { ancestors, compareParentFirst, depth, ROOT, type RelPath } from './path';
 import type { Action, Conflict, ConflictKind, HashRequest, Plan, Skip } from './plan';
+import { applyMoves, detectMoves } from './moves';
 import { otherSide, type ReconcilePolicy, type Side } from './policy';
 
 /**
@@ -17,7 +18,21 @@ import { otherSide, type ReconcilePolicy, type Side } from './policy';
  * - A directory is deleted only when everything under it on that side is deleted by the same plan.
  */
 export function reconcile(base: Base, local: Tree, remote: Tree, policy: ReconcilePolicy): Plan {
-  return new Reconciler(base, local, remote, policy).run();
+  for (const [side, tree] of [['local', local], ['remote', remote]] as const) {
+    const root = tree.get(ROOT);
+    // A root that could not be read says nothing about what is in it: decide nothing at all.
+    if (root?.kind === 'problem') return { ...emptyPlan(), problems: [{ path: ROOT, side, message: root.message }] };
+  }
+  const sources: Side[] = policy.direction === 'push' ? ['local'] : policy.direction === 'pull' ? ['remote'] : ['local', 'remote'];
+  const detection = detectMoves(base, local, remote, sources, policy.isExcluded);
+  const world = applyMoves(base, local, remote, detection.moves);
+  const plan = new Reconciler(world.base, world.local, world.remote, policy).run();
+  const renames: Action[] = detection.moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
+  return { ...plan, actions: [...renames, ...plan.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests] };
+}
+
+function emptyPlan(): Plan {
+  return { actions: [], agreements: new Map(), forgets: [], conflicts: [], skips: [], problems: [], hashRequests: [] };
 }
 
 interface PathState {
@@ -50,14 +65,6 @@ class Reconciler {
   ) {}
 
   run(): Plan {
-    // A root that could not be read says nothing about what is in it: decide nothing at all.
-    for (const [side, tree] of [['local', this.local], ['remote', this.remote]] as const) {
-      const root = tree.get(ROOT);
-      if (root?.kind === 'problem') {
-        this.problems.push({ path: ROOT, side, message: root.message });
-        return this.result([]);
-      }
-    }
     const paths = new Set<RelPath>([...this.base.keys(), ...this.local.keys(), ...this.remote.keys()]);
     paths.delete(ROOT);
     const ordered = [...paths].sort(compareParentFirst);
@@ -67,12 +74,8 @@ class Reconciler {
       this.decide(path);
     }
     this.dropUnsafeDirectoryDeletes();
-    return this.result(orderActions(this.actions));
-  }
-
-  private result(actions: Action[]): Plan {
     return {
-      actions,
+      actions: orderActions(this.actions),
       agreements: this.agreements,
       forgets: this.forgets,
       conflicts: this.conflicts,

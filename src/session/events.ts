@@ -17,6 +17,7 @@ export type SyncEvent =
 export interface SyncSummary {
   readonly direction: string;
   readonly copied: number;
+  readonly renamed: number;
   readonly deleted: number;
   readonly dirsCreated: number;
   readonly metadata: number;

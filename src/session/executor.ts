@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { BaseRecord } from '../engine/base';
 import { sameFingerprint, withoutHash, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
+import type { RelPath } from '../engine/path';
 import type { Action, CopyAction } from '../engine/plan';
 import { otherSide, type Preserve, type Side } from '../engine/policy';
 import { SyncError, fromErrno } from '../errors';
@@ -9,7 +10,15 @@ import type { Replica } from '../replica/replica';
 
 /** What one action did: the base change to fold in, or why it failed. */
 export type ActionOutcome =
-  | { readonly action: Action; readonly ok: true; readonly record?: BaseRecord; readonly forget?: boolean; readonly bytes: number }
+  | {
+      readonly action: Action;
+      readonly ok: true;
+      readonly record?: BaseRecord;
+      readonly forget?: boolean;
+      /** Base records at or under `from` now belong at `to`. */
+      readonly moved?: { readonly from: RelPath; readonly to: RelPath };
+      readonly bytes: number;
+    }
   | { readonly action: Action; readonly ok: false; readonly error: SyncError };
 
 export interface ExecutorOptions {
@@ -21,7 +30,7 @@ export interface ExecutorOptions {
 }
 
 /**
- * Carries out a plan's actions, the only code that writes. Deletions run first (deepest first), then
+ * Carries out a plan's actions, the only code that writes. Renames run first, then deletions (deepest first), then
  * directories (parents first), then copies and metadata with bounded parallelism. One failed path is
  * one problem; it never stops the others. Only what happened comes back to be folded into the base.
  */
@@ -37,7 +46,7 @@ export async function execute(actions: readonly Action[], sides: Record<Side, Re
     outcomes.push(outcome);
     options.onOutcome?.(outcome);
   };
-  const sequential = actions.filter((a) => a.kind === 'delete' || a.kind === 'mkdir');
+  const sequential = actions.filter((a) => a.kind === 'rename' || a.kind === 'delete' || a.kind === 'mkdir');
   for (const action of sequential) await runOne(action);
   const parallel = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta');
   let next = 0;
@@ -53,6 +62,9 @@ async function perform(action: Action, sides: Record<Side, Replica>, options: Ex
   const target = sides[action.to];
   const source = sides[otherSide(action.to)];
   switch (action.kind) {
+    case 'rename':
+      await target.rename(action.from, action.path, action.expect);
+      return { action, ok: true, moved: { from: action.from, to: action.path }, bytes: 0 };
     case 'delete':
       await target.remove(action.path, action.expect);
       return { action, ok: true, forget: true, bytes: 0 };

@@ -170,10 +170,12 @@ export class SyncSession {
     // Fold into the base only what happened.
     const racyAfter = started - RACY_WINDOW_MS;
     store.batch(() => {
+      // Renames first: the rest of the plan was decided in the world after them.
+      for (const o of outcomes) if (o.ok && o.moved) store.relocateBase(o.moved.from, o.moved.to);
       for (const [path, record] of plan.agreements) store.setBase(path, markRacy(record, racyAfter));
       for (const path of plan.forgets) store.deleteBase(path);
       for (const o of outcomes) {
-        if (!o.ok) continue;
+        if (!o.ok || o.moved) continue;
         if (o.record) store.setBase(o.action.path, markRacy(o.record, racyAfter));
         else if (o.forget) store.deleteBase(o.action.path);
       }
@@ -284,6 +286,7 @@ function summarise(direction: string, plan: Plan, outcomes: ActionOutcome[], dry
   return {
     direction,
     copied: count('copy'),
+    renamed: count('rename'),
     deleted: (dryRun ? plan.actions : ok.map((o) => o.action)).filter((a) => a.kind === 'delete' && !a.replaced).length,
     dirsCreated: count('mkdir'),
     metadata: count('setmeta'),
@@ -304,6 +307,7 @@ function mergeSummaries(list: SyncSummary[], durationMs: number): SyncSummary {
   return {
     direction: list.map((s) => s.direction).join('+'),
     copied: sum('copied'),
+    renamed: sum('renamed'),
     deleted: sum('deleted'),
     dirsCreated: sum('dirsCreated'),
     metadata: sum('metadata'),

@@ -93,6 +93,15 @@ export class SnapshotStore {
     this.dirty = true;
   }
 
+  /** Base records at or under `from` move to the same place under `to` (a replayed rename). */
+  relocateBase(from: RelPath, to: RelPath): void {
+    for (const [path, record] of [...this.base]) {
+      if (path !== from && !path.startsWith(from + '/')) continue;
+      this.deleteBase(path);
+      this.setBase(to + path.slice(from.length), record);
+    }
+  }
+
   /** Runs many base updates in one transaction (much faster in sql.js). */
   batch(fn: () => void): void {
     this.db.run('BEGIN');
