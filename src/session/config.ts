@@ -30,6 +30,8 @@ export interface RunOptions {
   readonly dryRun?: boolean;
   /** Run even when the mass-delete guard would halt. */
   readonly force?: boolean;
+  /** Stops starting new actions when aborted; the ones in flight finish and are recorded. */
+  readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_PRESERVE: Preserve = { times: true, mode: true, owner: false };

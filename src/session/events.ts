@@ -12,7 +12,8 @@ export type SyncEvent =
   | { readonly type: 'conflict'; readonly conflict: Conflict }
   | { readonly type: 'skip'; readonly skip: Skip }
   | { readonly type: 'problem'; readonly path: string; readonly side: Side; readonly message: string }
-  | { readonly type: 'progress'; readonly done: number; readonly total: number; readonly bytes: number };
+  | { readonly type: 'progress'; readonly done: number; readonly total: number; readonly bytes: number }
+  | { readonly type: 'done'; readonly summary: SyncSummary };
 
 export interface SyncSummary {
   readonly direction: string;

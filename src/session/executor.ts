@@ -27,6 +27,8 @@ export interface ExecutorOptions {
   readonly followSymlinks: boolean;
   readonly concurrency: number;
   readonly onOutcome?: (outcome: ActionOutcome) => void;
+  /** When aborted, no new action starts; those in flight finish. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -47,11 +49,14 @@ export async function execute(actions: readonly Action[], sides: Record<Side, Re
     options.onOutcome?.(outcome);
   };
   const sequential = actions.filter((a) => a.kind === 'rename' || a.kind === 'delete' || a.kind === 'mkdir');
-  for (const action of sequential) await runOne(action);
+  for (const action of sequential) {
+    if (options.signal?.aborted) return outcomes;
+    await runOne(action);
+  }
   const parallel = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta');
   let next = 0;
   const worker = async () => {
-    while (next < parallel.length) await runOne(parallel[next++]);
+    while (next < parallel.length && !options.signal?.aborted) await runOne(parallel[next++]);
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, parallel.length)) }, worker));
   return outcomes;

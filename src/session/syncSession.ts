@@ -4,7 +4,7 @@ import type { BaseRecord } from '../engine/base';
 import type { Tree } from '../engine/entry';
 import { Filter } from '../engine/filter';
 import { guard } from '../engine/guard';
-import { baseName, isWithin, join, parentOf, ROOT, type RelPath } from '../engine/path';
+import { ancestors, baseName, compareParentFirst, isWithin, join, parentOf, ROOT, type RelPath } from '../engine/path';
 import type { Plan } from '../engine/plan';
 import type { Direction, ReconcilePolicy, Side } from '../engine/policy';
 import { reconcile } from '../engine/reconcile';
@@ -33,14 +33,40 @@ interface SessionMeta {
  */
 export class SyncSession {
   private readonly emitter = new EventEmitter();
-  private readonly filter: Filter;
+  readonly filter: Filter;
   private stateValue: SessionState = 'idle';
+  /** Held open between open() and close() (continuous sessions); otherwise opened per call. */
+  private heldStore: SnapshotStore | undefined;
+  /** Runs one at a time: each waits for the one before it. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly config: SessionConfig,
-    private readonly sides: Record<Side, Replica>,
+    readonly sides: Record<Side, Replica>,
   ) {
     this.filter = new Filter(config.filters);
+  }
+
+  /** Keeps the snapshot open across runs (for a session that stays alive). */
+  async open(): Promise<void> {
+    if (!this.heldStore) this.heldStore = await this.openStore();
+  }
+
+  /** Waits for the run in progress, saves and releases the snapshot. */
+  async close(): Promise<void> {
+    await this.exclusive(async () => {
+      const store = this.heldStore;
+      this.heldStore = undefined;
+      if (store) {
+        await store.save();
+        store.close();
+      }
+    });
+  }
+
+  /** Replaces the remote side after a reconnect. */
+  replaceRemote(remote: Replica): void {
+    (this.sides as { remote: Replica }).remote = remote;
   }
 
   get state(): SessionState {
@@ -57,85 +83,114 @@ export class SyncSession {
   }
 
   /** One complete sync of the whole root. */
-  async run(options: RunOptions = {}): Promise<SyncSummary> {
-    const started = Date.now();
-    if (options.rescan) await dropSnapshot(this.snapshotFile);
-    const store = await this.openStore();
-    try {
-      await this.checkRoots(store);
-      this.setState('scanning');
-      const trees = await this.scanBoth(ROOT);
-      const summary = await this.syncTrees(store, trees, this.policy(), options, started, undefined);
-      return summary;
-    } catch (err) {
-      this.setState('error');
-      throw err;
-    } finally {
-      store.close();
-    }
+  run(options: RunOptions = {}): Promise<SyncSummary> {
+    return this.exclusive(async () => {
+      const started = Date.now();
+      if (options.rescan) await this.dropSnapshot();
+      return this.withStore(async (store) => {
+        await this.checkRoots(store);
+        this.setState('scanning');
+        const trees = await this.scanBoth(ROOT);
+        return this.syncTrees(store, trees, this.policy(), options, started, undefined);
+      });
+    });
+  }
+
+  /**
+   * Syncs just these paths (and what lies below them): what a watcher or an editor save reports. No
+   * scan of anything else, so a saved file reaches the peer at once. Filters and conflicts apply as in
+   * a full run: an excluded or conflicted path is left alone.
+   */
+  syncPaths(paths: readonly RelPath[]): Promise<SyncSummary> {
+    return this.exclusive(async () => {
+      const started = Date.now();
+      const scope = topMost(paths);
+      if (scope.includes(ROOT)) {
+        return this.withStore(async (store) => {
+          await this.checkRoots(store);
+          return this.syncTrees(store, await this.scanBoth(ROOT), this.policy(), {}, started, undefined);
+        });
+      }
+      return this.withStore(async (store) => {
+        // An unmounted root reads as "everything under these paths was deleted": check first.
+        await this.checkRoots(store);
+        this.setState('scanning');
+        const trees: Record<Side, Tree> = { local: new Map(), remote: new Map() };
+        for (const path of scope) {
+          const part = await this.scanBoth(path);
+          for (const side of ['local', 'remote'] as const) for (const [p, e] of part[side]) trees[side].set(p, e);
+        }
+        // Ancestors too, so that a new parent directory is created and recorded.
+        const parents = new Set(scope.flatMap((p) => ancestors(p)));
+        for (const dir of parents) {
+          for (const side of ['local', 'remote'] as const) {
+            if (trees[side].has(dir)) continue;
+            const entry = await this.sides[side].stat(dir);
+            if (entry) trees[side].set(dir, entry);
+          }
+        }
+        return this.syncTrees(store, trees, this.policy(), {}, started, { roots: scope, parents });
+      });
+    });
   }
 
   /** Open conflicts recorded by the last run. */
-  async conflicts(): Promise<StoredConflict[]> {
-    const store = await this.openStore();
-    try {
-      return store.conflicts();
-    } finally {
-      store.close();
-    }
+  conflicts(): Promise<StoredConflict[]> {
+    return this.withStore(async (store) => store.conflicts());
   }
 
   /**
    * Resolves a conflict by making both sides hold the chosen version: `local` or `remote`, or `both`
    * (the local version is renamed to `name.conflict-<peer>-<time>.ext` and both are synced).
    */
-  async resolve(path: RelPath, keep: 'local' | 'remote' | 'both'): Promise<SyncSummary> {
-    const started = Date.now();
-    const store = await this.openStore();
-    try {
-      const conflict = store.conflicts().find((c) => c.path === path);
-      if (!conflict) throw new SyncError('Usage', `no open conflict at '${path}' (run 'ssh-sync conflicts list' to see them)`, path);
-      const paths: { path: RelPath; direction: Direction }[] = [];
-      if (keep === 'both') {
-        const local = await this.sides.local.stat(path);
-        if (local && local.kind !== 'problem') {
-          const copyPath = join(parentOf(path), conflictCopyName(baseName(path), this.peerLabel(), new Date()));
-          await this.sides.local.rename(path, copyPath, local);
-          paths.push({ path: copyPath, direction: 'push' });
+  resolve(path: RelPath, keep: 'local' | 'remote' | 'both'): Promise<SyncSummary> {
+    return this.exclusive(() =>
+      this.withStore(async (store) => {
+        const started = Date.now();
+        const conflict = store.conflicts().find((c) => c.path === path);
+        if (!conflict) throw new SyncError('Usage', `no open conflict at '${path}' (run 'ssh-sync conflicts list' to see them)`, path);
+        const steps: { path: RelPath; direction: Direction }[] = [];
+        if (keep === 'both') {
+          const local = await this.sides.local.stat(path);
+          if (local && local.kind !== 'problem') {
+            const copyPath = join(parentOf(path), conflictCopyName(baseName(path), this.peerLabel(), new Date()));
+            await this.sides.local.rename(path, copyPath, local);
+            steps.push({ path: copyPath, direction: 'push' });
+          }
+          steps.push({ path, direction: 'pull' });
+        } else {
+          steps.push({ path, direction: keep === 'local' ? 'push' : 'pull' });
         }
-        paths.push({ path, direction: 'pull' });
-      } else {
-        paths.push({ path, direction: keep === 'local' ? 'push' : 'pull' });
-      }
-      const outcomes: SyncSummary[] = [];
-      for (const p of paths) {
-        const trees = await this.scanBoth(p.path);
-        const policy: ReconcilePolicy = { ...this.policy(), direction: p.direction, overwrite: 'always', deletes: true };
-        outcomes.push(await this.syncTrees(store, trees, policy, { force: true }, started, p.path));
-      }
-      store.removeConflict(path);
-      await store.save();
-      return mergeSummaries(outcomes, Date.now() - started);
-    } finally {
-      store.close();
-    }
+        const outcomes: SyncSummary[] = [];
+        for (const step of steps) {
+          const trees = await this.scanBoth(step.path);
+          const policy: ReconcilePolicy = { ...this.policy(), direction: step.direction, overwrite: 'always', deletes: true };
+          outcomes.push(await this.syncTrees(store, trees, policy, { force: true }, started, { roots: [step.path], parents: new Set() }));
+        }
+        store.removeConflict(path);
+        await store.save();
+        return mergeSummaries(outcomes, Date.now() - started);
+      }),
+    );
   }
 
   // ---- one pass ---------------------------------------------------------------------------------------
 
   /**
-   * Reconciles and carries out the plan for `trees`. With `under`, only that subtree is considered and
-   * other paths' base records and conflicts are left alone.
+   * Reconciles and carries out the plan for `trees`. With a `scope`, only paths within its roots (and
+   * the roots' parents) are considered; other paths' base records and conflicts are left alone.
    */
-  private async syncTrees(store: SnapshotStore, trees: Record<Side, Tree>, policy: ReconcilePolicy, options: RunOptions, started: number, under: RelPath | undefined): Promise<SyncSummary> {
+  private async syncTrees(store: SnapshotStore, trees: Record<Side, Tree>, policy: ReconcilePolicy, options: RunOptions, started: number, scope: Scope | undefined): Promise<SyncSummary> {
     this.setState('reconciling');
-    const base = under === undefined ? store.base : new Map([...store.base].filter(([p]) => isWithin(p, under)));
+    const inScope = (p: RelPath) => scope === undefined || scope.parents.has(p) || scope.roots.some((r) => isWithin(p, r));
+    const base = scope === undefined ? store.base : new Map([...store.base].filter(([p]) => inScope(p)));
     const plan = await this.plan(base, trees, policy);
     for (const p of plan.problems) this.emit({ type: 'problem', ...p });
     for (const c of plan.conflicts) this.emit({ type: 'conflict', conflict: c });
     for (const s of plan.skips) this.emit({ type: 'skip', skip: s });
 
-    const verdict = options.force ? { halt: false } : guard(plan, trees, { maxDelete: this.config.maxDelete });
+    const sideFiles = scope === undefined ? undefined : { local: countBaseFiles(store), remote: countBaseFiles(store) };
+    const verdict = options.force ? { halt: false } : guard(plan, trees, { maxDelete: this.config.maxDelete, sideFiles });
     const summary = (outcomes: ActionOutcome[], halted?: string): SyncSummary =>
       summarise(policy.direction, plan, outcomes, !!options.dryRun, halted, Date.now() - started);
     if (verdict.halt) {
@@ -155,6 +210,7 @@ export class SyncSession {
       preserve: this.config.preserve,
       followSymlinks: this.config.symlinks === 'follow',
       concurrency: this.config.concurrency ?? 8,
+      signal: options.signal,
       onOutcome: (o) => {
         done++;
         if (o.ok) {
@@ -179,12 +235,15 @@ export class SyncSession {
         if (o.record) store.setBase(o.action.path, markRacy(o.record, racyAfter));
         else if (o.forget) store.deleteBase(o.action.path);
       }
-      if (under === undefined) store.replaceConflicts(plan.conflicts, Date.now());
+      if (scope === undefined) store.replaceConflicts(plan.conflicts, Date.now());
+      else store.replaceConflictsWhere(inScope, plan.conflicts, Date.now());
       store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed: outcomes.filter((o) => !o.ok).length });
     });
     await store.save();
     this.setState('idle');
-    return summary(outcomes);
+    const result = summary(outcomes);
+    this.emit({ type: 'done', summary: result });
+    return result;
   }
 
   /** Reconciles, hashing what the decision needs and trying again, a few rounds at most. */
@@ -221,6 +280,43 @@ export class SyncSession {
       isExcluded: (path, isDir) => this.filter.excludes(path, isDir),
       mtimeToleranceMs: Math.max(this.sides.local.mtimeToleranceMs, this.sides.remote.mtimeToleranceMs),
     };
+  }
+
+  private async withStore<T>(fn: (store: SnapshotStore) => Promise<T>): Promise<T> {
+    if (this.heldStore) return this.failing(() => fn(this.heldStore!));
+    const store = await this.openStore();
+    try {
+      return await this.failing(() => fn(store));
+    } finally {
+      store.close();
+    }
+  }
+
+  /** Errors leave the session in the error state and are reported, then rethrown to the caller. */
+  private async failing<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.setState('error');
+      throw err;
+    }
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async dropSnapshot(): Promise<void> {
+    if (this.heldStore) {
+      this.heldStore.close();
+      this.heldStore = undefined;
+      await fs.rm(this.snapshotFile, { force: true });
+      this.heldStore = await this.openStore();
+      return;
+    }
+    await fs.rm(this.snapshotFile, { force: true });
   }
 
   private async openStore(): Promise<SnapshotStore> {
@@ -276,8 +372,23 @@ function markRacy(record: BaseRecord, after: number): BaseRecord {
   return racy === !!record.racy ? record : { ...record, racy: racy || undefined };
 }
 
-async function dropSnapshot(file: string): Promise<void> {
-  await fs.rm(file, { force: true });
+interface Scope {
+  readonly roots: readonly RelPath[];
+  readonly parents: ReadonlySet<RelPath>;
+}
+
+/** The outermost of these paths: 'a' covers 'a/b'. */
+function topMost(paths: readonly RelPath[]): RelPath[] {
+  const sorted = [...new Set(paths)].sort(compareParentFirst);
+  const out: RelPath[] = [];
+  for (const p of sorted) if (!out.some((o) => isWithin(p, o))) out.push(p);
+  return out;
+}
+
+function countBaseFiles(store: SnapshotStore): number {
+  let n = 0;
+  for (const r of store.base.values()) if (r.kind !== 'dir') n++;
+  return n;
 }
 
 function summarise(direction: string, plan: Plan, outcomes: ActionOutcome[], dryRun: boolean, halted: string | undefined, durationMs: number): SyncSummary {

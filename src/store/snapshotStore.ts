@@ -133,9 +133,16 @@ export class SnapshotStore {
 
   /** Replaces the open conflicts with this run's; a conflict seen before keeps its first time. */
   replaceConflicts(conflicts: readonly Conflict[], now: number): void {
-    const before = new Map(this.conflicts().map((c) => [c.path, c.foundAt]));
+    this.replaceConflictsWhere(() => true, conflicts, now);
+  }
+
+  /** Replaces the open conflicts for which `within` holds, keeping the others. */
+  replaceConflictsWhere(within: (path: RelPath) => boolean, conflicts: readonly Conflict[], now: number): void {
+    const open = this.conflicts();
+    const kept = open.filter((c) => !within(c.path));
+    const before = new Map(open.map((c) => [c.path, c.foundAt]));
     this.db.run('DELETE FROM conflicts');
-    for (const c of conflicts) {
+    for (const c of [...kept, ...conflicts]) {
       this.db.run('INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?,?)', [
         c.path,
         c.kind,
