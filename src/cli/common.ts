@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { LocalReplica } from '../replica/local/localReplica';
+import type { Replica } from '../replica/replica';
 import { openPeer, peerKey as keyOfPeer } from '../replica/open';
 import type { SshReplicaOpenOptions } from '../replica/ssh';
 import type { SessionConfig } from '../session/config';
@@ -9,7 +10,7 @@ import { SyncSession } from '../session/syncSession';
 import { usage, type FlagSpec, type ParsedArgs } from './args';
 import { askSecretOnTty } from './prompt';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, conflicts: 3 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, conflicts: 3, interrupted: 130 } as const;
 export interface Io {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
@@ -56,11 +57,19 @@ export function sshOptions(args: ParsedArgs, io: Io): SshReplicaOpenOptions {
   };
 }
 
-export async function openSession(config: SessionConfig, peerArg: string, args: ParsedArgs, io: Io): Promise<{ session: SyncSession; close: () => Promise<void> }> {
-  const replica = await openPeer(peerArg, { cwd: io.cwd, ssh: sshOptions(args, io) });
+export interface OpenSession {
+  readonly session: SyncSession;
+  /** Opens the peer again (after a lost connection). */
+  readonly reconnect: () => Promise<Replica>;
+  close(): Promise<void>;
+}
+
+export async function openSession(config: SessionConfig, peerArg: string, args: ParsedArgs, io: Io): Promise<OpenSession> {
+  const open = () => openPeer(peerArg, { cwd: io.cwd, ssh: sshOptions(args, io) });
+  const replica = await open();
   const local = new LocalReplica(config.localRoot);
   const session = new SyncSession(config, { local, remote: replica });
-  return { session, close: async () => void (await Promise.all([local.close(), replica.close()])) };
+  return { session, reconnect: open, close: async () => void (await Promise.all([local.close(), session.sides.remote.close()])) };
 }
 
 export function exitCode(s: SyncSummary): number {

@@ -2,7 +2,8 @@
 export const HELP = `ssh-sync: keep a local folder and a peer folder in step.
 
 Usage:
-  ssh-sync sync <local-dir> <peer> [options]
+  ssh-sync sync <local-dir> <peer> [<peer>...] [options]
+  ssh-sync watch <local-dir> <peer> [options]        (the same as sync --continuous)
   ssh-sync conflicts [list|show <path>|resolve <path> --keep local|remote|both] (--name NAME | <local-dir> <peer>)
   ssh-sync status [--name NAME]
 
@@ -31,8 +32,14 @@ Sync options:
   --force                        go ahead even when the mass-delete guard halts
   --name NAME                    name the session (and its snapshot)
   --state-dir DIR                where snapshots live (default $XDG_STATE_HOME/ssh-sync)
+  --continuous                   after the first sync keep watching and sync each change (Ctrl-C stops)
+  --interval SECONDS             after the first sync run again every SECONDS (no change events needed)
+  --cooloff-ms N                 quiet time after a change before it is synced (default 100)
+  --remote-poll-seconds N        how often a peer without change events is listed (default 5)
   --json                         one JSON object per event, then a summary
   --quiet                        only conflicts, problems and the summary
 
-Exit codes: 0 in sync, 3 finished with conflicts, 2 usage error, 1 failure.
+Several peers sync the local folder with each at once, each with its own snapshot.
+
+Exit codes: 0 in sync, 3 finished with conflicts, 2 usage error, 1 failure, 130 interrupted.
 `;

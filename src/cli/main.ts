@@ -15,6 +15,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     switch (command) {
       case 'sync':
         return await syncCommand(rest, io);
+      case 'watch':
+        return await syncCommand(rest, io, true);
       case 'conflicts':
         return await conflictsCommand(rest, io);
       case 'status':

@@ -9,6 +9,8 @@ export class TextOutput {
     private readonly out: NodeJS.WriteStream,
     private readonly err: NodeJS.WriteStream,
     private readonly quiet: boolean,
+    /** Put before every line (the peer, when several run at once). */
+    private readonly prefix = '',
   ) {}
 
   event(e: SyncEvent): void {
@@ -65,12 +67,12 @@ export class TextOutput {
 
   line(text: string): void {
     this.clearProgress();
-    this.out.write(`${text}\n`);
+    this.out.write(`${this.prefix}${text}\n`);
   }
 
   errLine(text: string): void {
     this.clearProgress();
-    this.err.write(`${text}\n`);
+    this.err.write(`${this.prefix}${text}\n`);
   }
 
   private clearProgress(): void {

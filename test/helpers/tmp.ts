@@ -8,7 +8,7 @@ export async function tempDir(prefix = 'ssh-sync-test-'): Promise<string> {
 }
 
 export async function removeDir(dir: string): Promise<void> {
-  await fs.rm(dir, { recursive: true, force: true });
+  await fs.rm(dir, { recursive: true, force: true, maxRetries: 5 });
 }
 
 /**
@@ -30,14 +30,19 @@ export async function writeTree(root: string, spec: TreeSpec): Promise<void> {
   }
 }
 
-/** Reads a tree back: files as content, directories as '<dir>', links as '-> target'. */
+/**
+ * Reads a tree back: files as content, directories as '<dir>', links as '-> target'. Temp files of a
+ * transfer in progress are not part of the tree (and may vanish while it is read).
+ */
 export async function readTree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (dir: string, rel: string) => {
     for (const name of (await fs.readdir(dir)).sort()) {
+      if (name.startsWith('.ssh-sync-tmp.')) continue;
       const abs = path.join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
-      const st = await fs.lstat(abs);
+      const st = await fs.lstat(abs).catch(() => undefined);
+      if (!st) continue;
       if (st.isSymbolicLink()) out[r] = `-> ${await fs.readlink(abs)}`;
       else if (st.isDirectory()) {
         out[r] = '<dir>';

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { runCli } from '../helpers/cli';
+import { LiveSync } from '../helpers/live';
+import { readTree, waitFor, writeTree } from '../helpers/tmp';
+import { sandbox } from './sandbox';
+
+const running: LiveSync[] = [];
+after(async () => {
+  for (const l of running) if (l.child.exitCode === null) await l.stop();
+});
+
+async function live(args: string[]): Promise<LiveSync> {
+  const l = await LiveSync.start(args);
+  running.push(l);
+  return l;
+}
+
+const same = async (a: string, b: string) => JSON.stringify(await readTree(a)) === JSON.stringify(await readTree(b));
+
+describe('continuous sync with a local folder peer', () => {
+  test('creates, edits, deletes, renames (file and directory), type changes and atomic saves reach the peer; Ctrl-C exits 0', async () => {
+    const box = await sandbox({ 'keep.txt': 'k', 'dir/inner.txt': 'i' });
+    const l = await live(['watch', box.a, box.b, '--direction', 'bidi', '--state-dir', box.state]);
+    assert.deepEqual(await readTree(box.b), await readTree(box.a));
+    const converge = (what: string) => waitFor(() => same(box.a, box.b), 10_000, what);
+
+    await writeTree(box.a, { 'new.txt': 'created' });
+    await converge('a create');
+    await writeTree(box.a, { 'new.txt': 'edited' });
+    await converge('an edit');
+    await fs.rename(path.join(box.a, 'new.txt'), path.join(box.a, 'renamed.txt'));
+    await converge('a file rename');
+    await fs.rename(path.join(box.a, 'dir'), path.join(box.a, 'moved-dir'));
+    await converge('a directory rename');
+    assert.match(l.stdout, /mv {4}dir -> moved-dir \(remote\)/);
+    await fs.rm(path.join(box.a, 'keep.txt'));
+    await converge('a delete');
+    await fs.rm(path.join(box.a, 'renamed.txt'));
+    await fs.mkdir(path.join(box.a, 'renamed.txt'));
+    await writeTree(box.a, { 'renamed.txt/now-a-dir.txt': 'x' });
+    await converge('a type change');
+    // Editor-style atomic save: write a temp file, rename it over the original.
+    await writeTree(box.a, { '.save.tmp': 'saved atomically' });
+    await fs.rename(path.join(box.a, '.save.tmp'), path.join(box.a, 'moved-dir/inner.txt'));
+    await converge('an atomic save');
+    assert.equal(await fs.readFile(path.join(box.b, 'moved-dir/inner.txt'), 'utf8'), 'saved atomically');
+    // And from the peer side.
+    await writeTree(box.b, { 'from-peer.txt': 'p' });
+    await converge('a peer-side create');
+    assert.equal(await l.stop(), 0);
+    // The snapshot was saved: a one-time run finds nothing to do.
+    const after = await runCli(['sync', box.a, box.b, '--state-dir', box.state, '--json']);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(JSON.parse(after.stdout.trim().split('\n').at(-1)!).copied, 0);
+  });
+
+  test('changes on both sides at once become a conflict, both left as they are', async () => {
+    const box = await sandbox({ 'f.txt': 'base' });
+    const l = await live(['watch', box.a, box.b, '--state-dir', box.state, '--cooloff-ms', '300']);
+    await Promise.all([writeTree(box.a, { 'f.txt': 'local side' }), writeTree(box.b, { 'f.txt': 'peer side!' })]);
+    await waitFor(() => /CONFLICT both-modified +f\.txt/.test(l.stdout), 10_000, 'the conflict');
+    assert.equal(await fs.readFile(path.join(box.a, 'f.txt'), 'utf8'), 'local side');
+    assert.equal(await fs.readFile(path.join(box.b, 'f.txt'), 'utf8'), 'peer side!');
+    assert.equal(await l.stop(), 0);
+  });
+
+  test('a burst of 5,000 new files is batched into a few plans and converges', async () => {
+    const box = await sandbox({ 'seed.txt': 's' });
+    const l = await live(['watch', box.a, box.b, '--direction', 'push', '--state-dir', box.state]);
+    const burst: Record<string, string> = {};
+    for (let i = 0; i < 5000; i++) burst[`burst/d${i % 50}/f${i}.txt`] = `file ${i}`;
+    await writeTree(box.a, burst);
+    await waitFor(async () => Object.keys(await readTree(box.b)).length === 5000 + 50 + 2, 60_000, '5,000 files on the peer');
+    assert.deepEqual(await readTree(box.b), await readTree(box.a));
+    const plans = (l.stdout.match(/^in sync: /gm) ?? []).length;
+    assert.ok(plans < 100, `${plans} separate syncs for one burst`);
+    assert.equal(await l.stop(), 0);
+  });
+
+  test('--interval runs again on a schedule, without change events', async () => {
+    const box = await sandbox({ 'a.txt': 'a' });
+    const l = await live(['sync', box.a, box.b, '--interval', '1', '--state-dir', box.state]);
+    await writeTree(box.b, { 'b.txt': 'from the peer' });
+    await waitFor(async () => (await readTree(box.a))['b.txt'] === 'from the peer', 10_000, 'the interval run');
+    assert.equal(await l.stop(), 0);
+  });
+});
+
+describe('several peers', () => {
+  test('one local folder syncs with two peers at once, each with its own snapshot', async () => {
+    const box = await sandbox({ 'x.txt': 'x' });
+    const c = path.join(box.root, 'c');
+    await fs.mkdir(c);
+    const r = await runCli(['sync', box.a, box.b, c, '--direction', 'push', '--state-dir', box.state]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^\\[${box.b.replace(/[/.]/g, '\\$&')}\\] push {2}x\\.txt$`, 'm'));
+    assert.deepEqual(await readTree(box.b), { 'x.txt': 'x' });
+    assert.deepEqual(await readTree(c), { 'x.txt': 'x' });
+    assert.equal((await fs.readdir(box.state)).filter((f) => f.endsWith('.db')).length, 2);
+  });
+});
