@@ -53,7 +53,7 @@ export async function syncCommand(argv: string[], io: Io, continuousCommand = fa
     for (let i = 0; i < configs.length; i++) opened.push(await openSession(configs[i], peerArgs[i], args, io));
     const prefix = (i: number) => (peerArgs.length > 1 ? `[${peerArgs[i]}] ` : '');
     const outputs = opened.map((o, i) => attachOutput(o.session, args.flags, io, prefix(i)));
-    if (continuous || interval !== undefined) return await runLive(opened, outputs, args.flags, interval, io);
+    if (continuous || interval !== undefined) return await runLive(opened, outputs, args.flags, interval);
     const abort = new AbortController();
     const stopOnSignal = onInterrupt(() => abort.abort());
     try {
@@ -76,7 +76,7 @@ export async function syncCommand(argv: string[], io: Io, continuousCommand = fa
  * --continuous / --interval: an initial sync, then live until Ctrl-C (or SIGTERM), which lets the
  * actions in flight finish, saves the snapshot and exits 0.
  */
-async function runLive(opened: OpenSession[], outputs: Output[], flags: Map<string, string | boolean | number>, interval: number | undefined, io: Io): Promise<number> {
+async function runLive(opened: OpenSession[], outputs: Output[], flags: Map<string, string | boolean | number>, interval: number | undefined): Promise<number> {
   const runners = opened.map(
     (o) =>
       new ContinuousRunner(o.session, {
