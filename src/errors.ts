@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'Changed' // the target is no longer what the plan expected
   | 'Unsafe' // a write would leave the root (symlinked parent, hostile name)
   | 'Halted' // a safety guard stopped the run before anything destructive
+  | 'Refused' // the session would close a sync loop: nothing was touched
   | 'SnapshotMismatch'
   | 'ConnectionLost'
   | 'AuthFailed'

@@ -42,7 +42,7 @@ function reportError(err: unknown, io: Io): number {
     const where = err.path ? ` [${err.path}]` : '';
     io.stderr.write(`ssh-sync: ${err.message}${where}\n`);
     if (err.code === 'Usage') io.stderr.write(`Run 'ssh-sync --help' for usage.\n`);
-    return err.code === 'Usage' ? EXIT.usage : EXIT.failure;
+    return err.code === 'Usage' || err.code === 'Refused' ? EXIT.usage : EXIT.failure;
   }
   io.stderr.write(`ssh-sync: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
   return EXIT.failure;

@@ -15,7 +15,12 @@ export interface Classification {
   readonly needsHash: boolean;
 }
 
-export function classify(record: BaseRecord | undefined, was: SyncableEntry | undefined, now: SyncableEntry | undefined): Classification {
+export function classify(
+  record: BaseRecord | undefined,
+  was: SyncableEntry | undefined,
+  now: SyncableEntry | undefined,
+  preserve?: { readonly mode: boolean; readonly owner: boolean },
+): Classification {
   if (!record || !was) return { change: now ? 'created' : 'absent', needsHash: false };
   if (!now) return { change: 'deleted', needsHash: false };
   if (now.kind !== record.kind) return { change: 'modified', needsHash: false };
@@ -28,7 +33,7 @@ export function classify(record: BaseRecord | undefined, was: SyncableEntry | un
     if (now.hash === undefined) return { change: 'unchanged', needsHash: true };
     if (now.hash !== record.hash) return { change: 'modified', needsHash: false };
   }
-  if (!sameMetadata(was, now)) return { change: 'meta', needsHash: false };
+  if (!sameMetadata(was, now, preserve)) return { change: 'meta', needsHash: false };
   return { change: 'unchanged', needsHash: false };
 }
 

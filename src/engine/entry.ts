@@ -77,10 +77,15 @@ export function sameFingerprint(a: SyncableEntry, b: SyncableEntry): boolean {
   }
 }
 
-/** True when mode or ownership differ (content aside). */
-export function sameMetadata(a: SyncableEntry, b: SyncableEntry): boolean {
+/**
+ * True when the metadata a sync carries is equal: mode, and owner/group (content aside). With
+ * `preserve`, only what is preserved counts: an owner change on a side that does not preserve owners is
+ * no change at all (and so never a conflict).
+ */
+export function sameMetadata(a: SyncableEntry, b: SyncableEntry, preserve: { readonly mode: boolean; readonly owner: boolean } = { mode: true, owner: true }): boolean {
   if (a.kind === 'symlink' || b.kind === 'symlink') return true;
-  return (a.mode ?? 0) === (b.mode ?? 0) && a.uid === b.uid && a.gid === b.gid;
+  if (preserve.mode && (a.mode ?? 0) !== (b.mode ?? 0)) return false;
+  return !preserve.owner || (a.uid === b.uid && a.gid === b.gid);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Base, BaseRecord } from './base';
 import { classify, isChanged, type Change } from './change';
 import { isSyncable, sameContent, sameMetadata, withoutHash, type SyncableEntry, type Tree } from './entry';
-import { ancestors, compareParentFirst, depth, ROOT, type RelPath } from './path';
+import { ancestors, compareParentFirst, depth, isWithin, ROOT, type RelPath } from './path';
 import type { Action, Conflict, ConflictKind, HashRequest, Plan, Skip } from './plan';
 import { applyMoves, detectMoves } from './moves';
 import { otherSide, type ReconcilePolicy, type Side } from './policy';
@@ -25,10 +25,21 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
   }
   const sources: Side[] = policy.direction === 'push' ? ['local'] : policy.direction === 'pull' ? ['remote'] : ['local', 'remote'];
   const detection = detectMoves(base, local, remote, sources, policy.isExcluded);
-  const world = applyMoves(base, local, remote, detection.moves);
-  const plan = new Reconciler(world.base, world.local, world.remote, policy).run();
-  const renames: Action[] = detection.moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
-  return { ...plan, actions: [...renames, ...plan.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests] };
+  let moves = detection.moves;
+  for (;;) {
+    const world = applyMoves(base, local, remote, moves);
+    const plan = new Reconciler(world.base, world.local, world.remote, policy).run();
+    // A rename into or out of a path that is left alone (a conflict, a problem, a skip) would touch it:
+    // decide again without that rename.
+    const untouchable = [...plan.conflicts.map((c) => c.path), ...plan.problems.map((p) => p.path), ...plan.skips.map((s) => s.path)];
+    const kept = moves.filter((m) => !untouchable.some((u) => isWithin(m.from, u) || isWithin(m.to, u) || isWithin(u, m.to)));
+    if (kept.length < moves.length) {
+      moves = kept;
+      continue;
+    }
+    const renames: Action[] = moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
+    return { ...plan, actions: [...renames, ...plan.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests] };
+  }
 }
 
 function emptyPlan(): Plan {
@@ -97,8 +108,8 @@ class Reconciler {
     const record = this.base.get(path);
     const local = isSyncable(l) ? l : undefined;
     const remote = isSyncable(r) ? r : undefined;
-    const lc = classify(record, record?.local, local);
-    const rc = classify(record, record?.remote, remote);
+    const lc = classify(record, record?.local, local, this.policy.preserve);
+    const rc = classify(record, record?.remote, remote, this.policy.preserve);
     if (lc.needsHash) this.hashRequests.push({ path, side: 'local' });
     if (rc.needsHash) this.hashRequests.push({ path, side: 'remote' });
     this.states.set(path, { record, local, remote, localChange: lc.change, remoteChange: rc.change });
@@ -240,7 +251,7 @@ class Reconciler {
     if (same) {
       // Same content on both sides: agreement, not a conflict. Differing metadata follows the
       // direction's source (bidi: left as each side has it).
-      if (this.policy.direction !== 'bidi' && !sameMetadata(l, r) && this.preservesMetadata()) {
+      if (this.policy.direction !== 'bidi' && !sameMetadata(l, r, this.policy.preserve) && this.preservesMetadata()) {
         const source: Side = this.policy.direction === 'push' ? 'local' : 'remote';
         return this.propagateMeta(path, source, s);
       }
@@ -256,7 +267,7 @@ class Reconciler {
     const dst = s[to];
     if (src.kind === 'dir') {
       if (dst?.kind === 'dir') {
-        if (!sameMetadata(src, dst) && this.preservesMetadata()) return this.propagateMeta(path, from, s);
+        if (!sameMetadata(src, dst, this.policy.preserve) && this.preservesMetadata()) return this.propagateMeta(path, from, s);
         return this.agree(path, s.local!, s.remote!);
       }
       if (dst) this.actions.push({ kind: 'delete', path, to, expect: dst, replaced: true });
@@ -269,7 +280,7 @@ class Reconciler {
       return;
     }
     if (dst && sameContent(src, dst) === true) {
-      if (!sameMetadata(src, dst) && this.preservesMetadata()) return this.propagateMeta(path, from, s);
+      if (!sameMetadata(src, dst, this.policy.preserve) && this.preservesMetadata()) return this.propagateMeta(path, from, s);
       return this.agree(path, s.local!, s.remote!);
     }
     this.actions.push({ kind: 'copy', path, to, source: src, expect: dst });

@@ -115,7 +115,14 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
     if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
   };
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
-  const written = await target.writeFile(action.path, stream, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);
+  let written: FileEntry;
+  try {
+    written = await target.writeFile(action.path, stream, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);
+  } catch (err) {
+    // A write that failed before reading everything must still release the source.
+    input.destroy();
+    throw err;
+  }
   return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes };
 }
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import { EventEmitter } from 'node:events';
 import type { BaseRecord } from '../engine/base';
 import type { Tree } from '../engine/entry';
@@ -15,6 +17,7 @@ import type { RunOptions, SessionConfig } from './config';
 import type { SessionState, SyncEvent, SyncSummary } from './events';
 import { execute, type ActionOutcome } from './executor';
 import { conflictCopyName } from './conflictName';
+import { MARKER_NAME, registerSession } from './rootMarker';
 import { snapshotFile } from './stateFile';
 
 /** A record whose mtime is this close to the scan is confirmed by hash next time ("racy git"). */
@@ -39,12 +42,15 @@ export class SyncSession {
   private heldStore: SnapshotStore | undefined;
   /** Runs one at a time: each waits for the one before it. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Recorded in the roots' loop markers (once per session object). */
+  private registered = false;
 
   constructor(
     readonly config: SessionConfig,
     readonly sides: Record<Side, Replica>,
   ) {
-    this.filter = new Filter(config.filters);
+    // The loop marker lives at each root and is never synced.
+    this.filter = new Filter([{ type: 'exclude', pattern: `/${MARKER_NAME}` }, ...config.filters]);
   }
 
   /** Keeps the snapshot open across runs (for a session that stays alive). */
@@ -89,6 +95,10 @@ export class SyncSession {
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         await this.checkRoots(store);
+        if (!options.dryRun && !this.registered) {
+          await registerSession(this.sessionId(), this.config.direction, this.sides.local, this.sides.remote);
+          this.registered = true;
+        }
         this.setState('scanning');
         const trees = await this.scanBoth(ROOT);
         return this.syncTrees(store, trees, this.policy(), options, started, undefined);
@@ -348,6 +358,11 @@ export class SyncSession {
       throw new SyncError('Halted', `the peer folder ${this.config.peer} is missing although it was synced before (removed or unmounted?); nothing was changed. Restore it, or run with --rescan to start over`);
     }
     await this.sides.remote.createRoot();
+  }
+
+  /** Stable for one snapshot on one machine: names this session in the roots' markers. */
+  private sessionId(): string {
+    return createHash('sha256').update(`${os.hostname()}\n${this.snapshotFile}`).digest('hex').slice(0, 16);
   }
 
   private peerLabel(): string {

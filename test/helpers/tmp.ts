@@ -32,13 +32,14 @@ export async function writeTree(root: string, spec: TreeSpec): Promise<void> {
 
 /**
  * Reads a tree back: files as content, directories as '<dir>', links as '-> target'. Temp files of a
- * transfer in progress are not part of the tree (and may vanish while it is read).
+ * transfer in progress are not part of the tree (and may vanish while it is read), nor is the loop
+ * marker at the root, which is never synced.
  */
 export async function readTree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (dir: string, rel: string) => {
     for (const name of (await fs.readdir(dir)).sort()) {
-      if (name.startsWith('.ssh-sync-tmp.')) continue;
+      if (name.startsWith('.ssh-sync-tmp.') || (rel === '' && name === '.ssh-sync-marker.json')) continue;
       const abs = path.join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
       const st = await fs.lstat(abs).catch(() => undefined);

@@ -90,6 +90,28 @@ describe('continuous sync with a local folder peer', () => {
 });
 
 describe('several peers', () => {
+  test('a session that would sync back upstream refuses to start and names the session closing the loop', async () => {
+    const box = await sandbox({ 'x.txt': 'x' });
+    const c = path.join(box.root, 'c');
+    await fs.mkdir(c);
+    const push = (from: string, to: string) => runCli(['sync', from, to, '--direction', 'push', '--state-dir', box.state]);
+    assert.equal((await push(box.a, box.b)).code, 0);
+    // Directly back: b -> a while a -> b exists.
+    let r = await push(box.b, box.a);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /refusing to sync: .* already feeds .*\/b .*would close a loop/);
+    // Through a chain: a -> b -> c, then c -> a.
+    assert.equal((await push(box.b, c)).code, 0);
+    r = await push(c, box.a);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /would close a loop/);
+    assert.deepEqual(await readTree(box.a), { 'x.txt': 'x' });
+    // Each root has its marker; it is never synced itself, and the existing sessions keep working.
+    for (const root of [box.a, box.b, c]) assert.ok(JSON.parse(await fs.readFile(path.join(root, '.ssh-sync-marker.json'), 'utf8')).id);
+    assert.equal((await push(box.a, box.b)).code, 0);
+    assert.deepEqual(await readTree(c), { 'x.txt': 'x' });
+  });
+
   test('one local folder syncs with two peers at once, each with its own snapshot', async () => {
     const box = await sandbox({ 'x.txt': 'x' });
     const c = path.join(box.root, 'c');

@@ -588,10 +588,26 @@ describe('reconcile: details', () => {
     assert.deepEqual(outcome(bidi), expected({ actions: ['setmeta remote f'] }));
   });
 
-  test('a mode-only change moves no content when nothing is preserved: agreement only', () => {
+  test('a mode-only change is no change at all when modes are not preserved', () => {
     const local = tree({ f: file(10, 1000, undefined, { mode: 0o755 }) });
     const plan = reconcile(baseOf(F), local, tree({ f: UNCHANGED }), policy({ direction: 'push', preserve: { times: false, mode: false, owner: false } }));
-    assert.deepEqual(outcome(plan), expected({ agreements: ['f'] }));
+    assert.deepEqual(outcome(plan), expected({}));
+  });
+
+  test('an owner-only change on one side and an edit on the other is no conflict when owners are not preserved', () => {
+    const plan = reconcile(baseOf(F), tree({ f: L1 }), tree({ f: file(10, 1000, undefined, { uid: 0 }) }), policy({ direction: 'bidi', preserve: { times: true, mode: true, owner: false } }));
+    assert.deepEqual(outcome(plan), expected({ actions: ['copy remote f'] }));
+  });
+
+  test('a rename into a directory that is in conflict is not replayed', () => {
+    // Local: c is a directory, the peer has a file c (a type clash); locally b/y moves into c/.
+    const base = baseOf({ b: rec(dir()), 'b/y': rec(file(3, 1000, 'hy', { ino: 9, dev: 1 }), file(3, 1000)) });
+    const local = tree({ b: dir(), c: dir(), 'c/y': file(3, 1000, 'hy', { ino: 9, dev: 1 }) });
+    const remote = tree({ b: dir(), 'b/y': file(3, 1000), c: file(5, 2000, 'hc') });
+    const plan = reconcile(base, local, remote, policy({ direction: 'bidi' }));
+    assert.deepEqual(invariantViolations(plan), []);
+    assert.deepEqual(plan.actions.filter((a) => a.kind === 'rename'), []);
+    assert.deepEqual(outcome(plan).conflicts, ['c type-clash']);
   });
 
   test('a directory mode change is setmeta, not a re-creation', () => {

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as nodePath from 'node:path';
+
+/** A small deterministic PRNG (mulberry32) so a failing trial can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seedFromEnv(name: string): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) ? v : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+}
+
+export function intFromEnv(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
+/** Every regular file under root (relative path -> sha256), skipping nothing: temp files included. */
+export async function fileHashes(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (dir: string, rel: string) => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const abs = nodePath.join(dir, e.name);
+      if (e.isDirectory()) await walk(abs, r);
+      else if (e.isFile()) out.set(r, createHash('sha256').update(await fs.readFile(abs)).digest('hex'));
+    }
+  };
+  await walk(root, '');
+  return out;
+}
+
+export function sha(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Content of a given size whose bytes say which version they are. */
+export function content(tag: string, size: number): Buffer {
+  const head = Buffer.from(`${tag}|`);
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i += head.length) head.copy(out, i, 0, Math.min(head.length, size - i));
+  return out;
+}
+
+export function mapDiff(a: Map<string, string>, b: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const k of new Set([...a.keys(), ...b.keys()])) {
+    if (a.get(k) !== b.get(k)) out.push(`${k}: ${a.get(k)?.slice(0, 8) ?? 'absent'} vs ${b.get(k)?.slice(0, 8) ?? 'absent'}`);
+  }
+  return out.sort();
+}
