@@ -57,7 +57,12 @@ export async function registerSession(session: string, direction: Direction, loc
     const source = markers[from];
     const upstream = [...new Set(source.writers.filter((w) => w.session !== session).flatMap((w) => [w.from, ...w.upstream]))];
     const writer: Writer = { session, from: source.id, fromDescription: sides[from].description, upstream, updatedAt: Date.now() };
-    await updateMarker(sides[into], (m) => ({ ...m, writers: [...m.writers.filter((w) => w.session !== session), writer] }));
+    await updateMarker(sides[into], (m) => {
+      // Unchanged registration: leave the marker alone (a run with nothing to do writes nothing).
+      const known = m.writers.find((w) => w.session === session);
+      if (known && known.from === writer.from && known.fromDescription === writer.fromDescription && known.upstream.join() === writer.upstream.join()) return m;
+      return { ...m, writers: [...m.writers.filter((w) => w.session !== session), writer] };
+    });
   }
 }
 

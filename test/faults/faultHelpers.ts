@@ -24,11 +24,15 @@ export function intFromEnv(name: string, fallback: number): number {
   return Number.isInteger(v) && v > 0 ? v : fallback;
 }
 
-/** Every regular file under root (relative path -> sha256), skipping nothing: temp files included. */
+/**
+ * Every regular file under root (relative path -> sha256), temp files included; only the loop marker
+ * at the root (session bookkeeping, never synced) is left out.
+ */
 export async function fileHashes(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (dir: string, rel: string) => {
     for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      if (rel === '' && e.name === '.ssh-sync-marker.json') continue;
       const r = rel ? `${rel}/${e.name}` : e.name;
       const abs = nodePath.join(dir, e.name);
       if (e.isDirectory()) await walk(abs, r);

@@ -104,6 +104,7 @@ export async function snapshot(root: string): Promise<Snapshot> {
   const out: Snapshot = new Map();
   const walk = async (dir: string, rel: string) => {
     for (const name of (await fs.readdir(dir)).sort()) {
+      if (rel === '' && name === '.ssh-sync-marker.json') continue; // session bookkeeping, never synced
       const abs = nodePath.join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
       const st = await fs.lstat(abs);
