@@ -2,11 +2,11 @@
  * `report.txt` -> `report.conflict-<peer>-20261125T101500Z.txt`: the name a kept local version gets when
  * a conflict is resolved by keeping both. The extension stays last so editors still recognise the type.
  */
-export function conflictCopyName(name: string, peer: string, when: Date): string {
+export function conflictCopyName(name: string, peer: string, when: Date, n = 1): string {
   const stamp = when.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const dot = name.lastIndexOf('.');
   const hasExt = dot > 0;
   const stem = hasExt ? name.slice(0, dot) : name;
   const ext = hasExt ? name.slice(dot) : '';
-  return `${stem}.conflict-${peer}-${stamp}${ext}`;
+  return `${stem}.conflict-${peer}-${stamp}${n > 1 ? `-${n}` : ''}${ext}`;
 }

@@ -163,7 +163,7 @@ export class SyncSession {
         if (keep === 'both') {
           const local = await this.sides.local.stat(path);
           if (local && local.kind !== 'problem') {
-            const copyPath = join(parentOf(path), conflictCopyName(baseName(path), this.peerLabel(), new Date()));
+            const copyPath = await this.freeConflictCopyPath(path);
             await this.sides.local.rename(path, copyPath, local);
             steps.push({ path: copyPath, direction: 'push' });
           }
@@ -358,6 +358,16 @@ export class SyncSession {
       throw new SyncError('Halted', `the peer folder ${this.config.peer} is missing although it was synced before (removed or unmounted?); nothing was changed. Restore it, or run with --rescan to start over`);
     }
     await this.sides.remote.createRoot();
+  }
+
+  /** `name.conflict-<peer>-<time>.ext`, or with `-2`, `-3`… when that is taken on either side. */
+  private async freeConflictCopyPath(path: RelPath): Promise<RelPath> {
+    const when = new Date();
+    for (let n = 1; ; n++) {
+      const candidate = join(parentOf(path), conflictCopyName(baseName(path), this.peerLabel(), when, n));
+      const [l, r] = await Promise.all([this.sides.local.stat(candidate), this.sides.remote.stat(candidate)]);
+      if (!l && !r) return candidate;
+    }
   }
 
   /** Stable for one snapshot on one machine: names this session in the roots' markers. */

@@ -17,7 +17,7 @@ import { numRunsFromEnv, opsArbitrary, seedFromEnv, World, type Op } from './har
  *   SSH_SYNC_MODEL_PATH      replay a shrunk counterexample path (with the seed)
  */
 
-const LOCAL_RUNS = numRunsFromEnv('SSH_SYNC_MODEL_RUNS', 2000);
+const LOCAL_RUNS = numRunsFromEnv('SSH_SYNC_MODEL_RUNS', 1000);
 const SSH_RUNS = numRunsFromEnv('SSH_SYNC_MODEL_SSH_RUNS', 20);
 
 function params(numRuns: number, label: string): fc.Parameters<[Op[]]> {
