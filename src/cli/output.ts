@@ -95,6 +95,8 @@ export function describeAction(a: Action): string {
       return `meta  ${a.path} (${a.to})`;
     case 'rename':
       return `mv    ${a.from} -> ${a.path} (${a.to})`;
+    case 'clone':
+      return `cp    ${a.from} -> ${a.path} (${a.to})`;
   }
 }
 
@@ -109,7 +111,7 @@ export function formatBytes(n: number): string {
 export function jsonEvent(e: SyncEvent): string | undefined {
   switch (e.type) {
     case 'action':
-      return JSON.stringify({ type: 'action', op: opName(e.action), path: e.action.path, from: e.action.kind === 'rename' ? e.action.from : undefined, to: e.action.to, bytes: e.bytes, dryRun: e.dryRun || undefined });
+      return JSON.stringify({ type: 'action', op: opName(e.action), path: e.action.path, from: e.action.kind === 'rename' || e.action.kind === 'clone' ? e.action.from : undefined, to: e.action.to, bytes: e.bytes, dryRun: e.dryRun || undefined });
     case 'failed':
       return JSON.stringify({ type: 'failed', op: opName(e.action), path: e.action.path, to: e.action.to, code: e.error.code, message: e.error.message });
     case 'conflict':
@@ -126,5 +128,5 @@ export function jsonEvent(e: SyncEvent): string | undefined {
 
 function opName(a: Action): string {
   if (a.kind === 'copy') return a.to === 'remote' ? 'push' : 'pull';
-  return a.kind === 'delete' ? 'del' : a.kind === 'rename' ? 'mv' : a.kind;
+  return a.kind === 'delete' ? 'del' : a.kind === 'rename' ? 'mv' : a.kind === 'clone' ? 'cp' : a.kind;
 }

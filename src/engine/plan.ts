@@ -9,7 +9,7 @@ import type { Side } from './policy';
  */
 export type Expectation = SyncableEntry | undefined;
 
-export type Action = CopyAction | MkdirAction | DeleteAction | SetMetaAction | RenameAction;
+export type Action = CopyAction | MkdirAction | DeleteAction | SetMetaAction | RenameAction | CloneAction;
 
 /** Create or replace a file or symlink on `to` with the other side's version. */
 export interface CopyAction {
@@ -46,6 +46,21 @@ export interface RenameAction {
   readonly path: RelPath;
   readonly to: Side;
   readonly expect: SyncableEntry;
+}
+
+/**
+ * Create `path` on `to` by copying `from`, which `to` already holds with the same content as the other
+ * side's new file at `path`: nothing is sent over the network.
+ */
+export interface CloneAction {
+  readonly kind: 'clone';
+  readonly path: RelPath;
+  readonly from: RelPath;
+  readonly to: Side;
+  /** The new file on the other side (with its hash). */
+  readonly source: FileEntry;
+  /** What `to` holds at `from` (checked before copying). */
+  readonly fromExpect: FileEntry;
 }
 
 /** Apply mode/ownership/mtime of `source` to an existing entry with the same content. */

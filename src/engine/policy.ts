@@ -24,6 +24,13 @@ export interface ReconcilePolicy {
    * `overwrite: newer` such a pair is undeterminable.
    */
   readonly mtimeToleranceMs: number;
+  /**
+   * Sides that can copy a file within themselves (a new file whose content that side already holds
+   * is copied there instead of sent), and sides whose files can be hashed cheaply (without sending
+   * them over the network). Both default to none.
+   */
+  readonly copyWithin?: Partial<Record<Side, boolean>>;
+  readonly cheapHash?: Partial<Record<Side, boolean>>;
 }
 
 export function otherSide(side: Side): Side {

@@ -3,6 +3,7 @@ import { classify, isChanged, type Change } from './change';
 import { isSyncable, sameContent, sameMetadata, withoutHash, type SyncableEntry, type Tree } from './entry';
 import { ancestors, compareParentFirst, depth, isWithin, ROOT, type RelPath } from './path';
 import type { Action, Conflict, ConflictKind, HashRequest, Plan, Skip } from './plan';
+import { copiesWithin } from './copies';
 import { applyMoves, detectMoves } from './moves';
 import { otherSide, type ReconcilePolicy, type Side } from './policy';
 
@@ -38,7 +39,8 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
       continue;
     }
     const renames: Action[] = moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
-    return { ...plan, actions: [...renames, ...plan.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests] };
+    const copies = copiesWithin(plan.actions, world.base, { local: world.local, remote: world.remote }, policy);
+    return { ...plan, actions: [...renames, ...copies.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests, ...copies.hashRequests] };
   }
 }
 
@@ -375,7 +377,7 @@ class Reconciler {
 function orderActions(actions: Action[]): Action[] {
   const deletes = actions.filter((a) => a.kind === 'delete').sort((a, b) => depth(b.path) - depth(a.path) || compareParentFirst(a.path, b.path));
   const mkdirs = actions.filter((a) => a.kind === 'mkdir').sort((a, b) => compareParentFirst(a.path, b.path));
-  const rest = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta');
+  const rest = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta' || a.kind === 'clone');
   return [...deletes, ...mkdirs, ...rest];
 }
 

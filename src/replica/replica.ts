@@ -83,6 +83,12 @@ export interface Replica {
   /** Renames within the side; fails with `Changed` if `to` exists. */
   rename(from: RelPath, to: RelPath, expect: SyncableEntry): Promise<void>;
 
+  /**
+   * Copies `from` (which must still match `fromExpect`) to a new file at `to` within this side, through
+   * a temp file: for content this side already holds. Absent where the side cannot copy cheaply.
+   */
+  copyWithin?(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry>;
+
   /** Starts watching the root for changes (continuous mode). */
   watch(options: WatchOptions, listener: WatchListener): Promise<Watcher>;
 

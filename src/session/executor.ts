@@ -53,7 +53,7 @@ export async function execute(actions: readonly Action[], sides: Record<Side, Re
     if (options.signal?.aborted) return outcomes;
     await runOne(action);
   }
-  const parallel = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta');
+  const parallel = actions.filter((a) => a.kind === 'copy' || a.kind === 'setmeta' || a.kind === 'clone');
   let next = 0;
   const worker = async () => {
     while (next < parallel.length && !options.signal?.aborted) await runOne(parallel[next++]);
@@ -84,6 +84,11 @@ async function perform(action: Action, sides: Record<Side, Replica>, options: Ex
     }
     case 'copy':
       return copy(action, source, target, preserve, options.followSymlinks);
+    case 'clone': {
+      if (!target.copyWithin) throw new SyncError('Io', `the ${action.to} side cannot copy files within itself`, action.path);
+      const written = await target.copyWithin(action.from, action.path, action.fromExpect, metadataOf(action.source, preserve, undefined));
+      return { action, ok: true, record: recordFor(action.to, action.source, written, action.source.hash), bytes: 0 };
+    }
   }
 }
 

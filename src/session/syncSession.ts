@@ -289,6 +289,9 @@ export class SyncSession {
       preserve: c.preserve,
       isExcluded: (path, isDir) => this.filter.excludes(path, isDir),
       mtimeToleranceMs: Math.max(this.sides.local.mtimeToleranceMs, this.sides.remote.mtimeToleranceMs),
+      copyWithin: { local: !!this.sides.local.copyWithin, remote: !!this.sides.remote.copyWithin },
+      // Hashing costs a read where the data is; over plain SFTP that is a whole download.
+      cheapHash: { local: this.sides.local.tier !== 'sftp', remote: this.sides.remote.tier !== 'sftp' },
     };
   }
 

@@ -66,3 +66,20 @@ describe('renames and moves (one-time runs)', () => {
     assert.equal(await fs.readFile(path.join(box.b, 'g.txt'), 'utf8'), 'base');
   });
 });
+
+describe('copies', () => {
+  test('a copy of a file the peer already has is made on the peer: no bytes sent', async () => {
+    const big = 'x'.repeat(100_000);
+    const box = await sandbox({ 'assets/logo.bin': big, 'other.txt': 'o' });
+    assert.equal((await box.sync('--direction', 'push')).code, 0);
+    await fs.copyFile(path.join(box.a, 'assets/logo.bin'), path.join(box.a, 'assets/logo-copy.bin'));
+    await writeTree(box.a, { 'docs/logo.bin': big });
+    const r = await box.sync('--direction', 'push', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(actionsOf(r.stdout).sort(), ['cp assets/logo.bin -> assets/logo-copy.bin', 'cp assets/logo.bin -> docs/logo.bin', 'mkdir docs']);
+    assert.equal(summaryOf(r.stdout).bytes, 0);
+    assert.deepEqual(await readTree(box.b), await readTree(box.a));
+    const again = await box.sync('--direction', 'push', '--json');
+    assert.deepEqual(actionsOf(again.stdout), []);
+  });
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
+import { constants as fsConstants, createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -146,6 +146,24 @@ export class LocalReplica implements Replica {
       throw fromErrno(err, `cannot write ${path}`, path);
     }
     return (await this.stat(path)) as FileEntry;
+  }
+
+  async copyWithin(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry> {
+    await this.ensureParents(to);
+    await this.check(from, fromExpect);
+    const temp = this.tempFor(to);
+    try {
+      // A reflink where the file system has them, a plain copy elsewhere.
+      await fs.copyFile(this.abs(from), temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+      await this.applyMetadata(temp, meta, false);
+      const copied = await this.statDisk(nodePath.relative(this.root, temp), false);
+      if (copied?.kind !== 'file' || copied.size !== fromExpect.size) throw new SyncError('Changed', `${from} changed while it was copied`, from);
+      await this.commit(temp, to, undefined);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw fromErrno(err, `cannot copy ${from} to ${to}`, to);
+    }
+    return (await this.stat(to)) as FileEntry;
   }
 
   async writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry> {

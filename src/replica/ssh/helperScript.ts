@@ -29,12 +29,13 @@ import { createHash } from 'node:crypto';
 export const HELPER_VERSION = '1';
 
 export const HELPER_SCRIPT = String.raw`'use strict';
-// ssh-sync remote helper (protocol ${'1'}). Self-contained; needs node >= 14. Started by ssh-sync over ssh.
+// ssh-sync remote helper. Self-contained; needs node >= 14. Started by ssh-sync over ssh.
 var fs = require('fs');
 var crypto = require('crypto');
 var NUL = Buffer.from([0]);
 var SLASH = Buffer.from('/');
 var command = process.argv[2];
+var BIG = { bigint: true };
 
 var pending = [];
 var pendingBytes = 0;
@@ -104,14 +105,16 @@ function list() {
   var queue = [];
   var inputEnded = false;
   var running = false;
+  var MS = BigInt(1000000);
   function record(type, id, st, target, rel) {
-    field(type); field(id);
-    if (st) {
-      field(st.size); field(st.mtimeMs); field((st.mode & 4095).toString(8)); field(st.uid); field(st.gid); field(st.ino); field(st.dev);
-    } else {
-      field(''); field(''); field(''); field(''); field(''); field(''); field('');
-    }
-    field(target); field(rel);
+    // Whole milliseconds, floored from nanoseconds (a float mtimeMs can round up into the next second).
+    var head = st
+      ? type + '\0' + id + '\0' + st.size + '\0' + st.mtimeNs / MS + '\0' + (Number(st.mode) & 4095).toString(8) + '\0' + st.uid + '\0' + st.gid + '\0' + st.ino + '\0' + st.dev + '\0'
+      : type + '\0' + id + '\0\0\0\0\0\0\0\0';
+    var h = Buffer.from(head);
+    var t = Buffer.isBuffer(target) ? target : Buffer.from(String(target));
+    pending.push(h, t, NUL, rel, NUL);
+    pendingBytes += h.length + t.length + rel.length + 2;
   }
   function inChain(node, key) {
     for (var n = node; n; n = n.parent) if (n.key === key) return true;
@@ -133,7 +136,7 @@ function list() {
       var rel = join(dir.rel, names[i]);
       var p = abs(root, rel);
       var st;
-      try { st = fs.lstatSync(p); } catch (e) {
+      try { st = fs.lstatSync(p, BIG); } catch (e) {
         if (e.code !== 'ENOENT') record('E', '', null, e.code || 'EIO', rel);
         continue;
       }
@@ -144,13 +147,13 @@ function list() {
           record('l', '', st, target, rel);
           continue;
         }
-        try { st = fs.statSync(p); } catch (e) { record('N', '', null, '', rel); continue; }
+        try { st = fs.statSync(p, BIG); } catch (e) { record('N', '', null, '', rel); continue; }
       }
       if (st.isFile()) record('f', '', st, '', rel);
       else if (st.isDirectory()) {
         var isTemp = names[i].toString('latin1').indexOf('.ssh-sync-tmp.') === 0;
         var key = st.dev + ':' + st.ino;
-        if (follow && dir.chain && (dir.chain.key === key || inChain(dir.chain, key))) {
+        if (follow && inChain(dir.chain, key)) {
           record('X', '', st, '', rel);
           continue;
         }
@@ -163,7 +166,7 @@ function list() {
   }
   if (follow) {
     try {
-      var s = fs.statSync(abs(root, dirs.get(0).rel));
+      var s = fs.statSync(abs(root, dirs.get(0).rel), BIG);
       dirs.get(0).chain = { key: s.dev + ':' + s.ino, parent: null };
     } catch (e) { /* reported by the listing */ }
   }
@@ -172,8 +175,8 @@ function list() {
     running = true;
     (function step() {
       var n = 0;
-      while (queue.length > 0 && pendingBytes <= 65536 && n++ < 64) listDir(queue.shift());
-      var wait = pendingBytes > 65536 || queue.length === 0 ? flush() : Promise.resolve();
+      while (queue.length > 0 && pendingBytes <= 262144 && n++ < 4096) listDir(queue.shift());
+      var wait = pendingBytes > 262144 || queue.length === 0 ? flush() : Promise.resolve();
       wait.then(function () {
         if (queue.length > 0) return setImmediate(step);
         running = false;

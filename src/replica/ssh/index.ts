@@ -3,15 +3,25 @@ import { SyncError } from '../../errors';
 import { parseSshAddress, type SshAddress } from './address';
 import { connectSsh, type SshConnectOptions } from './connect';
 import { Sftp, toSyncError } from './sftpClient';
+import { probeHelper, spawnOver, type HelperKind, type HelperRuntime } from './remoteHelper';
 import { SshReplica, type ExecResult } from './sshReplica';
 
 export { parseSshAddress, type SshAddress } from './address';
 export type { SshConnectOptions } from './connect';
 export { SshReplica } from './sshReplica';
+export type { HelperKind } from './remoteHelper';
 
 export interface SshReplicaOpenOptions extends SshConnectOptions {
   /** Allow running commands (`sha256sum`) on the server; default true. SFTP-only servers are detected. */
   readonly allowExec?: boolean;
+  /**
+   * The capability ladder, probed once per connection. 'auto' (default): a helper run over exec where
+   * the server allows commands and has node >= 14 (or GNU find), else plain SFTP. 'helper' insists (a
+   * server without one is an error); 'sftp' never runs the helper.
+   */
+  readonly tier?: 'auto' | 'helper' | 'sftp';
+  /** Which helper may be used: 'node' (listing, hashing, watching), 'find' (listing only), or 'auto'. */
+  readonly helperRuntime?: 'auto' | HelperKind;
 }
 
 /** Connects to an ssh address and returns the remote folder as a Replica (its `description` is the address). */
@@ -22,9 +32,22 @@ export async function openSshReplica(address: string, options: SshReplicaOpenOpt
   try {
     const sftp = new Sftp(await openSftp(conn.client));
     const root = await resolveRoot(sftp, parsed);
+    const tier = options.tier ?? 'auto';
+    if (tier === 'helper' && options.allowExec === false) throw new SyncError('Usage', 'the helper tier needs commands on the server (allowExec is false)');
+    const spawn = options.allowExec === false ? undefined : spawnOver(conn.client);
+    let helper: HelperRuntime | undefined;
+    if (spawn && tier !== 'sftp') {
+      const found = await probeHelper(spawn, sftp, options.helperRuntime ?? 'auto', options.debug);
+      if (typeof found !== 'string') helper = found;
+      else if (tier === 'helper') throw new SyncError('Usage', `${address}: the helper tier is not available on this server: ${found}`);
+      else options.debug?.(`${address}: using plain SFTP (${found})`);
+    }
     return new SshReplica(sftp, root, address, {
       exec: options.allowExec === false ? undefined : (command) => exec(conn.client, command),
       onClose: () => conn.close(),
+      spawn,
+      helper,
+      debug: options.debug,
     });
   } catch (err) {
     await conn.close();

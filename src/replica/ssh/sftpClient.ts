@@ -54,8 +54,8 @@ export class Sftp {
       this.lost ??= Object.assign(new Error('SFTP channel closed: the SSH connection was lost'), { code: STATUS.CONNECTION_LOST });
       for (const fail of [...this.waiting]) fail(this.lost);
     };
-    raw.on('close', onGone);
-    raw.on('end', onGone);
+    raw?.on('close', onGone);
+    raw?.on('end', onGone);
   }
 
   /**

@@ -11,6 +11,10 @@ import { pollWatch } from '../pollWatcher';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
+import { shellQuote } from './shellQuote';
+import { nulRecords, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
+
+export { shellQuote } from './shellQuote';
 
 /** Outstanding SFTP requests during a scan. */
 const SCAN_CONCURRENCY = 24;
@@ -25,15 +29,28 @@ export interface SshReplicaOptions {
   readonly exec?: (command: string) => Promise<ExecResult>;
   /** Called by close(), to end the connection. */
   readonly onClose?: () => Promise<void>;
+  /** Starts a command with streamed stdin/stdout (the helper tier). */
+  readonly spawn?: Spawn;
+  /** The helper found by the capability probe; absent means the 'sftp' tier. */
+  readonly helper?: HelperRuntime;
+  readonly debug?: (message: string) => void;
 }
+
+/** Paths hashed by one helper run at most. */
+const HASH_BATCH = 256;
 
 /** A folder on an SSH server, reached over SFTP, as a sync side. Same semantics as LocalReplica. */
 export class SshReplica implements Replica {
   /** SFTP v3 carries whole-second times. */
   readonly mtimeToleranceMs = 1000;
-  readonly tier: Tier = 'sftp';
+  /** 'helper' when a remote helper lists, hashes and (with node) watches; 'sftp' otherwise. */
+  readonly tier: Tier;
+  /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */
+  readonly helperKind: HelperKind | undefined;
   private readonly diskNames = new Map<RelPath, string>();
   private remoteHash: Promise<boolean> | undefined;
+  private readonly hashQueue: { path: RelPath; resolve: (hex: string | undefined) => void; reject: (err: Error) => void }[] = [];
+  private hashing = false;
 
   constructor(
     readonly sftp: Sftp,
@@ -41,7 +58,10 @@ export class SshReplica implements Replica {
     readonly root: string,
     readonly description: string,
     private readonly options: SshReplicaOptions = {},
-  ) {}
+  ) {
+    this.helperKind = options.spawn ? options.helper?.kind : undefined;
+    this.tier = this.helperKind ? 'helper' : 'sftp';
+  }
 
   async rootExists(): Promise<boolean> {
     try {
@@ -73,6 +93,13 @@ export class SshReplica implements Replica {
   // ---- reading --------------------------------------------------------------------------------------
 
   async scan(options: ScanOptions): Promise<Tree> {
+    // find cannot say which followed links loop the way the walk does: --symlinks follow walks over SFTP.
+    if (this.helperKind === 'node' || (this.helperKind === 'find' && options.symlinks !== 'follow')) return this.scanWithHelper(options);
+    return this.scanWithSftp(options);
+  }
+
+  /** The 'sftp' tier: a concurrent walk with one readdir per directory. */
+  async scanWithSftp(options: ScanOptions): Promise<Tree> {
     const tree: Tree = new Map();
     const now = Date.now();
     const limit = limiter(SCAN_CONCURRENCY);
@@ -150,7 +177,7 @@ export class SshReplica implements Replica {
   }
 
   async hash(path: RelPath): Promise<string> {
-    const viaExec = await this.hashRemotely(path);
+    const viaExec = this.helperKind === 'node' ? await this.hashWithHelper(path) : await this.hashRemotely(path);
     if (viaExec) return viaExec;
     const hash = createHash('sha256');
     try {
@@ -272,6 +299,7 @@ export class SshReplica implements Replica {
   }
 
   watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    if (this.helperKind === 'node') return this.watchWithHelper(options, listener);
     return pollWatch(this, options, listener);
   }
 
@@ -282,6 +310,265 @@ export class SshReplica implements Replica {
       // already closed
     }
     await this.options.onClose?.();
+  }
+
+  // ---- the helper tier ------------------------------------------------------------------------------
+
+  private helperCommand(command: 'list' | 'hash' | 'watch'): string {
+    const runtime = this.options.helper as { kind: 'node'; script: string };
+    return `node ${shellQuote(runtime.script)} ${command}`;
+  }
+
+  /**
+   * The whole tree in one exec round trip, streamed and parsed as it arrives, into the same Tree the
+   * SFTP walk builds: same name checks, NFC mapping, temp-file handling, filter pruning, and mtimes in
+   * whole seconds (what SFTP `stat` and `setstat` carry, so that scans and later checks agree).
+   *
+   * With node, the helper lists a directory only when asked, so excluded directories are pruned at the
+   * source. With find, everything is listed and pruned here; a listing error find reports that cannot be
+   * placed makes the scan fall back to the SFTP walk (an unreadable directory must never look empty).
+   */
+  private async scanWithHelper(options: ScanOptions): Promise<Tree> {
+    const tree: Tree = new Map();
+    const now = Date.now();
+    const follow = options.symlinks === 'follow';
+    const under = options.under ?? ROOT;
+    if (under !== ROOT) {
+      const entry = await this.stat(under, follow);
+      if (!entry || (entry.kind === 'symlink' && options.symlinks === 'skip')) return tree;
+      tree.set(under, entry);
+      if (entry.kind !== 'dir') return tree;
+    }
+    const node = this.helperKind === 'node';
+    const startDisk = this.disk(under);
+    const startAbs = this.absDisk(startDisk);
+    let proc: RemoteProcess;
+    try {
+      proc = await this.options.spawn!(node ? this.helperCommand('list') : findListCommand(startAbs));
+    } catch (err) {
+      this.options.debug?.(`helper: cannot start a listing (${(err as Error).message}); walking over SFTP`);
+      return this.scanWithSftp(options);
+    }
+    const stderr: Buffer[] = [];
+    proc.stderr.on('data', (d: Buffer) => stderr.push(d));
+    /** Accepted directories, disk path -> RelPath: only their children are looked at. */
+    const dirs = new Map<string, RelPath>([[startDisk, under]]);
+    const seen = new Set<RelPath>();
+    const cleanups: Promise<unknown>[] = [];
+    let outstanding = 0;
+    let rootFailure: unknown;
+    const ask = (id: string) => {
+      outstanding++;
+      proc.stdin.write(`${id}\n`);
+    };
+    if (node) {
+      proc.stdin.write(JSON.stringify({ root: this.root, start: startDisk, follow }) + '\n');
+      ask('0');
+    } else proc.stdin.end();
+    let code: number | null;
+    try {
+      for await (const f of nulRecords(proc.stdout, 11)) {
+        let type = f[0].toString('latin1');
+        if (node && type === 'D') {
+          if (--outstanding === 0) proc.stdin.end();
+          continue;
+        }
+        if (!node && type !== 'f' && type !== 'd' && type !== 'l') type = 'o';
+        const listed = f[10].toString('utf8');
+        const diskRel = node || startDisk === '' ? listed : `${startDisk}/${listed}`;
+        if (type === 'E' && f[1].length > 0) {
+          // A directory that could not be listed.
+          const err = errnoAsSftp(f[9].toString('latin1'));
+          const dirPath = dirs.get(diskRel);
+          if (diskRel === startDisk && under === ROOT) rootFailure = err;
+          else if (dirPath !== undefined) tree.set(dirPath, { kind: 'problem', message: toSyncError(err, 'cannot list directory').message });
+          continue;
+        }
+        const slash = diskRel.lastIndexOf('/');
+        const dir = dirs.get(slash < 0 ? '' : diskRel.slice(0, slash));
+        if (dir === undefined) continue; // below an excluded, unlistable or hidden directory
+        const name = slash < 0 ? diskRel : diskRel.slice(slash + 1);
+        const mtimeMs = node ? wholeSecondsFromMs(f[3]) : wholeSecondsFromSeconds(f[3]);
+        if (isTempName(name)) {
+          if (isStaleTemp(name, mtimeMs, now)) {
+            const attrs = { mode: type === 'd' ? S_IFDIR : S_IFREG } as Attributes;
+            cleanups.push(this.removeTemp(diskRel, attrs).catch(() => undefined));
+          }
+          continue;
+        }
+        const nfc = name.normalize('NFC');
+        const path = join(dir, nfc);
+        const invalid = invalidSegment(name) ?? (name.includes('\uFFFD') ? 'name is not valid UTF-8 (cannot be carried over SFTP)' : undefined);
+        if (invalid) {
+          tree.set(path, { kind: 'problem', message: invalid });
+          continue;
+        }
+        if (seen.has(path)) {
+          tree.set(path, { kind: 'problem', message: 'two names here differ only in Unicode normalisation (NFC/NFD); rename one' });
+          continue;
+        }
+        seen.add(path);
+        if (nfc !== name) this.diskNames.set(path, diskRel);
+        if (type === 'l' && options.symlinks === 'skip') continue;
+        const entry = listedEntry(type, f, mtimeMs);
+        if (options.filter.excludes(path, type === 'd' || type === 'X')) continue;
+        tree.set(path, entry);
+        if (type !== 'd') continue;
+        dirs.set(diskRel, path);
+        if (node) ask(f[1].toString('latin1'));
+      }
+      code = await proc.exit;
+    } finally {
+      proc.stdin.end();
+      proc.kill();
+    }
+    await Promise.all(cleanups);
+    const errors = Buffer.concat(stderr).toString('utf8');
+    if (rootFailure !== undefined) throw toSyncError(rootFailure, `cannot list ${this.description}`);
+    if (node) {
+      if (code !== 0 || outstanding > 0) {
+        // A helper that broke (or a lost connection, which the walk reports as such): walk over SFTP.
+        this.options.debug?.(`helper: listing failed (exit ${code}${errors ? `: ${errors.trim().slice(0, 300)}` : ''}); walking over SFTP`);
+        return this.scanWithSftp(options);
+      }
+      return tree;
+    }
+    // find: place every error it reported, or trust none of its listing.
+    if (code !== 0 && code !== 1) return this.scanWithSftp(options);
+    const prefix = startAbs.endsWith('/') ? startAbs : `${startAbs}/`;
+    for (const line of errors.split('\n')) {
+      if (line.trim() === '') continue;
+      const m = /^find: '(.*)': (.*)$/.exec(line);
+      if (!m) return this.scanWithSftp(options);
+      const [, where, why] = m;
+      const err = /Permission denied/.test(why) ? { code: 3 } : /No such file/.test(why) ? { code: 2 } : { code: 4, message: why };
+      if (where === startAbs) throw toSyncError(err, `cannot list ${this.description}`);
+      const diskRel = where.startsWith(prefix) ? (startDisk === '' ? '' : `${startDisk}/`) + where.slice(prefix.length) : undefined;
+      const dirPath = diskRel === undefined ? undefined : dirs.get(diskRel);
+      if (dirPath !== undefined) tree.set(dirPath, { kind: 'problem', message: toSyncError(err, 'cannot list directory').message });
+      else if (err.code !== 2) return this.scanWithSftp(options);
+    }
+    return tree;
+  }
+
+  /** Hashes on the server, many paths per helper run: calls made while one run is busy form the next batch. */
+  private hashWithHelper(path: RelPath): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      this.hashQueue.push({ path, resolve, reject });
+      if (!this.hashing) {
+        this.hashing = true;
+        setImmediate(() => void this.drainHashes());
+      }
+    });
+  }
+
+  private async drainHashes(): Promise<void> {
+    while (this.hashQueue.length > 0) {
+      const batch = this.hashQueue.splice(0, HASH_BATCH);
+      try {
+        const proc = await this.options.spawn!(this.helperCommand('hash'));
+        proc.stderr.resume();
+        proc.stdin.end(JSON.stringify({ root: this.root, paths: batch.map((b) => this.disk(b.path)) }) + '\n');
+        let i = 0;
+        for await (const [status, value] of nulRecords(proc.stdout, 2)) {
+          const item = batch[i++];
+          if (!item) break;
+          if (status.toString('latin1') === 'ok') item.resolve(value.toString('latin1'));
+          else item.reject(toSyncError(errnoAsSftp(value.toString('latin1')), `cannot read ${item.path}`, item.path));
+        }
+        await proc.exit;
+      } catch (err) {
+        this.options.debug?.(`helper: hashing failed (${(err as Error).message}); hashing here`);
+      }
+      // Whatever the helper did not answer is hashed over SFTP (a settled promise ignores this).
+      for (const item of batch) item.resolve(undefined);
+    }
+    this.hashing = false;
+  }
+
+  /**
+   * Change events from the server: the helper watches the directories this side's scan accepted
+   * (excluded trees are never watched), reports new directories, and is told which of them to watch.
+   * It exits when its stdin closes, so it dies with the connection.
+   */
+  private async watchWithHelper(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    const tree = await this.scan({ filter: options.filter, symlinks: 'copy' });
+    let proc: RemoteProcess;
+    try {
+      proc = await this.options.spawn!(this.helperCommand('watch'));
+    } catch (err) {
+      this.options.debug?.(`helper: cannot start the watcher (${(err as Error).message}); polling`);
+      return pollWatch(this, options, listener);
+    }
+    proc.stderr.resume();
+    let closed = false;
+    const send = (command: string) => {
+      if (!closed) proc.stdin.write(command + '\0');
+    };
+    proc.stdin.write(JSON.stringify({ root: this.root }) + '\n');
+    send('w');
+    for (const [path, entry] of tree) if (entry.kind === 'dir') send(`w${this.disk(path)}`);
+    send('s');
+
+    const toRel = (disk: string): RelPath | undefined => {
+      const segments = disk.split('/');
+      if (segments.some((s) => invalidSegment(s) !== undefined || isTempName(s))) return undefined;
+      let path: RelPath = ROOT;
+      for (let i = 0; i < segments.length; i++) {
+        path = join(path, segments[i].normalize('NFC'));
+        if (i < segments.length - 1 && options.filter.excludes(path, true)) return undefined;
+      }
+      if (options.filter.excludes(path, false) && options.filter.excludes(path, true)) return undefined;
+      return path;
+    };
+    let pending: RelPath[] = [];
+    const deliver = () => {
+      const paths = pending;
+      pending = [];
+      if (paths.length > 0 && !closed) listener.onChange([...new Set(paths)]);
+    };
+    let onReady!: () => void;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    const reading = (async () => {
+      for await (const [f] of nulRecords(proc.stdout, 1)) {
+        const kind = String.fromCharCode(f[0]);
+        const rest = f.subarray(1).toString('utf8');
+        if (kind === 'r') onReady();
+        else if (kind === 'o') {
+          if (!closed) listener.onChange('overflow');
+        } else if (kind === 'e') {
+          if (!closed) listener.onError(new SyncError('Io', `remote watcher on ${this.description}: ${rest}`));
+        } else if (kind === 'c' || kind === 'd') {
+          const path = toRel(rest);
+          if (path === undefined) continue;
+          if (kind === 'd' && !options.filter.excludes(path, true)) send(`n${rest}`);
+          if (pending.length === 0) setImmediate(deliver);
+          pending.push(path);
+        }
+      }
+    })().catch(() => undefined);
+    const ended = Promise.all([reading, proc.exit]).then(([, code]) => code);
+    const first = await Promise.race([ready.then(() => 'ready' as const), ended]);
+    if (first !== 'ready') {
+      this.options.debug?.(`helper: the watcher exited at start (${first}); polling`);
+      return pollWatch(this, options, listener);
+    }
+    void ended.then((code) => {
+      if (closed) return;
+      listener.onError(new SyncError('ConnectionLost', `the remote watcher on ${this.description} stopped (exit ${code})`));
+      listener.onChange('overflow');
+    });
+    return {
+      method: 'events',
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        proc.stdin.end();
+        const timer = setTimeout(() => proc.kill(), 2000);
+        await proc.exit;
+        clearTimeout(timer);
+      },
+    };
   }
 
   // ---- internals ------------------------------------------------------------------------------------
@@ -476,9 +763,6 @@ function toEntry(attrs: Attributes): Entry {
   }
 }
 
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** Runs at most `n` tasks at once. */
 function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
@@ -494,4 +778,54 @@ function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
       waiting.shift()?.();
     }
   };
+}
+
+/** `find` with -printf in the helper's record layout (type, id, size, mtime s, mode, uid, gid, ino, dev, target, path). */
+function findListCommand(startAbs: string): string {
+  const fmt = '%y\\0\\0%s\\0%T@\\0%m\\0%U\\0%G\\0%i\\0%D\\0%l\\0%P\\0';
+  // -H: the root may be a link to a directory (as SFTP's readdir allows); nothing below is followed.
+  // Temp names are printed (for stale-temp removal) but not descended into.
+  return `LC_ALL=C find -H ${shellQuote(startAbs)} -mindepth 1 -name '.ssh-sync-tmp.*' -prune -printf '${fmt}' -o -printf '${fmt}'`;
+}
+
+/** An entry from a helper record (whole-second mtime already computed). */
+function listedEntry(type: string, f: Buffer[], mtimeMs: number): Entry {
+  const num = (b: Buffer) => Number(b.toString('latin1'));
+  const mode = parseInt(f[4].toString('latin1'), 8);
+  switch (type) {
+    case 'f':
+      return { kind: 'file', size: num(f[2]), mtimeMs, mode, uid: num(f[5]), gid: num(f[6]) };
+    case 'd':
+      return { kind: 'dir', mtimeMs, mode, uid: num(f[5]), gid: num(f[6]) };
+    case 'l':
+      return { kind: 'symlink', target: f[9].toString('utf8'), mtimeMs, uid: num(f[5]), gid: num(f[6]) };
+    case 'X':
+      return { kind: 'problem', message: 'symbolic link loop' };
+    case 'N':
+      return { kind: 'problem', message: 'symbolic link points to nothing (cannot follow it)' };
+    case 'E':
+      return { kind: 'problem', message: toSyncError(errnoAsSftp(f[9].toString('latin1')), 'cannot stat').message };
+    default:
+      return { kind: 'problem', message: 'not a regular file, directory or symbolic link (skipped)' };
+  }
+}
+
+/** An errno code from the helper as the SFTP status an OpenSSH server would have sent. */
+function errnoAsSftp(code: string): { code: number; message: string } {
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { code: 2, message: 'No such file' };
+  if (code === 'EACCES' || code === 'EPERM') return { code: 3, message: 'Permission denied' };
+  return { code: 4, message: code };
+}
+
+/** Integer milliseconds -> whole seconds in ms (SFTP's resolution). */
+function wholeSecondsFromMs(b: Buffer): number {
+  return Math.floor(Number(b.toString('latin1')) / 1000) * 1000;
+}
+
+/** find's `%T@` (seconds with a fraction) -> whole seconds in ms, without float rounding. */
+function wholeSecondsFromSeconds(b: Buffer): number {
+  const [whole, fraction = ''] = b.toString('latin1').split('.');
+  let seconds = Number(whole);
+  if (whole.startsWith('-') && /[1-9]/.test(fraction)) seconds -= 1;
+  return seconds * 1000;
 }

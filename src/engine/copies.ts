@@ -1,0 +1,49 @@
+import type { Base } from './base';
+import { sameFingerprint, type FileEntry, type Tree } from './entry';
+import type { RelPath } from './path';
+import type { Action, HashRequest } from './plan';
+import { otherSide, type ReconcilePolicy, type Side } from './policy';
+
+/**
+ * Turns the sending of a new file into a copy on the receiving side when that side already holds the
+ * same content (same size and content hash as a base record whose file there is unchanged): a copied
+ * or duplicated file costs no transfer. Only for sides that can copy within themselves, and only where
+ * the new file can be hashed cheaply; otherwise the plan is left as it is.
+ */
+export function copiesWithin(actions: Action[], base: Base, trees: Record<Side, Tree>, policy: ReconcilePolicy): { actions: Action[]; hashRequests: HashRequest[] } {
+  const hashRequests: HashRequest[] = [];
+  const candidates = (to: Side) => sourcesBySize(base, trees[to], to);
+  const indexes: Partial<Record<Side, Map<number, { path: RelPath; hash: string; entry: FileEntry }[]>>> = {};
+  const out = actions.map((action): Action => {
+    if (action.kind !== 'copy' || action.expect !== undefined || action.source.kind !== 'file') return action;
+    const source = action.source;
+    const to = action.to;
+    const from = otherSide(to);
+    if (!policy.copyWithin?.[to] || !policy.cheapHash?.[from] || source.size === 0) return action;
+    const index = (indexes[to] ??= candidates(to));
+    const sameSize = index.get(source.size);
+    if (!sameSize) return action;
+    if (source.hash === undefined) {
+      hashRequests.push({ path: action.path, side: from });
+      return action;
+    }
+    const match = sameSize.find((c) => c.hash === source.hash && c.path !== action.path);
+    if (!match) return action;
+    return { kind: 'clone', path: action.path, from: match.path, to, source, fromExpect: match.entry };
+  });
+  return { actions: out, hashRequests };
+}
+
+/** Files `side` holds unchanged since the base, with a known hash, by size. */
+function sourcesBySize(base: Base, tree: Tree, side: Side): Map<number, { path: RelPath; hash: string; entry: FileEntry }[]> {
+  const index = new Map<number, { path: RelPath; hash: string; entry: FileEntry }[]>();
+  for (const [path, record] of base) {
+    if (record.kind !== 'file' || record.hash === undefined) continue;
+    const now = tree.get(path);
+    if (now?.kind !== 'file' || !sameFingerprint(record[side], now)) continue;
+    const list = index.get(now.size) ?? [];
+    list.push({ path, hash: record.hash, entry: now });
+    index.set(now.size, list);
+  }
+  return index;
+}
