@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, type CliOptions } from '../helpers/cli';
+import { LiveSync } from '../helpers/live';
 import { startSshd, sshdAvailable, writeClientConfig, type SshdFixture } from '../helpers/sshd';
 import { readTree, removeDir, tempDir, tempFilesUnder, waitFor, writeTree } from '../helpers/tmp';
 
@@ -158,5 +159,50 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
     assert.equal(again.code, 0, again.stdout + again.stderr);
     for (const [name, data] of Object.entries(files)) assert.ok((await fs.readFile(path.join(p.remote, name))).equals(data));
     assert.deepEqual(await tempFilesUnder(p.remote), []);
+  });
+
+  test('a copy of content the server already has is made there, and a renamed directory is one mv', async () => {
+    const p = await pair();
+    const big = randomBytes(200_000);
+    await writeTree(p.local, { 'lib/a.bin': big, 'lib/b.txt': 'b', 'lib/c.txt': 'c' });
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    assert.equal((await sync(p.local, peer, p.state, ['--direction', 'push', ...sshArgs()])).code, 0);
+    await fs.copyFile(path.join(p.local, 'lib/a.bin'), path.join(p.local, 'copy.bin'));
+    await fs.rename(path.join(p.local, 'lib'), path.join(p.local, 'src'));
+    const r = await sync(p.local, peer, p.state, ['--direction', 'push', '--json', ...sshArgs()]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const ops = events.filter((e) => e.type === 'action').map((e) => `${e.op} ${e.from ?? ''} ${e.path}`.replace(/ +/g, ' ')).sort();
+    // The copy is made after the rename, from where the content then is.
+    assert.deepEqual(ops, ['cp src/a.bin copy.bin', 'mv lib src']);
+    assert.equal(events.at(-1).bytes, 0);
+    assert.equal(events.at(-1).tier.remote, 'helper');
+    assert.deepEqual(await readTree(p.remote), await readTree(p.local));
+  });
+
+  test('continuous bidi over ssh: local and remote changes, a directory rename and a conflict, then Ctrl-C', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'keep.txt': 'k', 'dir/x.txt': 'x' });
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    const live = await LiveSync.start(['watch', p.local, peer, '--state-dir', p.state, ...sshArgs()]);
+    try {
+      assert.match(live.stdout, /remote: events/);
+      const converge = (what: string) => waitFor(async () => JSON.stringify(await readTree(p.local)) === JSON.stringify(await readTree(p.remote)), 15_000, what);
+      await converge('the initial sync');
+      await writeTree(p.local, { 'from-local.txt': 'L' });
+      await converge('a local create');
+      await writeTree(p.remote, { 'from-remote.txt': 'R' });
+      await converge('a remote create');
+      await fs.rename(path.join(p.local, 'dir'), path.join(p.local, 'dir2'));
+      await converge('a directory rename');
+      await fs.rm(path.join(p.remote, 'keep.txt'));
+      await converge('a remote delete');
+      await Promise.all([writeTree(p.local, { 'from-local.txt': 'L edit' }), writeTree(p.remote, { 'from-local.txt': 'R edit!' })]);
+      await waitFor(() => /CONFLICT \S+ +from-local\.txt/.test(live.stdout), 15_000, 'the conflict');
+      assert.equal(await fs.readFile(path.join(p.local, 'from-local.txt'), 'utf8'), 'L edit');
+      assert.equal(await fs.readFile(path.join(p.remote, 'from-local.txt'), 'utf8'), 'R edit!');
+    } finally {
+      assert.equal(await live.stop(), 0);
+    }
   });
 });

@@ -12,7 +12,7 @@ import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher }
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
 import { shellQuote } from './shellQuote';
-import { nulRecords, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
+import { nulRecords, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
 
 export { shellQuote } from './shellQuote';
 
@@ -47,6 +47,8 @@ export class SshReplica implements Replica {
   readonly tier: Tier;
   /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */
   readonly helperKind: HelperKind | undefined;
+  /** Copies within the server (`cp`), where it lets us run commands. */
+  readonly copyWithin?: (from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata) => Promise<FileEntry>;
   private readonly diskNames = new Map<RelPath, string>();
   private remoteHash: Promise<boolean> | undefined;
   private readonly hashQueue: { path: RelPath; resolve: (hex: string | undefined) => void; reject: (err: Error) => void }[] = [];
@@ -61,6 +63,25 @@ export class SshReplica implements Replica {
   ) {
     this.helperKind = options.spawn ? options.helper?.kind : undefined;
     this.tier = this.helperKind ? 'helper' : 'sftp';
+    if (options.spawn) this.copyWithin = (from, to, fromExpect, meta) => this.copyOnServer(from, to, fromExpect, meta);
+  }
+
+  private async copyOnServer(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry> {
+    await this.ensureParents(to);
+    await this.check(from, fromExpect);
+    const temp = this.tempFor(to);
+    try {
+      const result = await run(this.options.spawn!, `cp -- ${shellQuote(this.abs(from))} ${shellQuote(temp)}`);
+      if (result.code !== 0) throw new SyncError('Io', `cannot copy ${from} to ${to} on the server: ${result.stderr.trim() || `exit ${result.code}`}`, to);
+      await this.applyMetadata(temp, meta, false);
+      const copied = await this.sftp.lstatOrUndefined(temp);
+      if (!copied || copied.size !== fromExpect.size) throw new SyncError('Changed', `${from} changed while it was copied`, from);
+      await this.commit(temp, to, undefined);
+    } catch (err) {
+      await this.sftp.unlink(temp).catch(() => undefined);
+      throw toSyncError(err, `cannot copy ${from} to ${to}`, to);
+    }
+    return (await this.stat(to)) as FileEntry;
   }
 
   async rootExists(): Promise<boolean> {
