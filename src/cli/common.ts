@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { LocalReplica } from '../replica/local/localReplica';
 import type { Replica } from '../replica/replica';
-import { openPeer, peerKey as keyOfPeer } from '../replica/open';
+import { openPeer, openPeerLazily, peerKey as keyOfPeer } from '../replica/open';
 import type { SshReplicaOpenOptions } from '../replica/ssh';
 import type { SessionConfig } from '../session/config';
 import type { SyncSummary } from '../session/events';
@@ -66,7 +66,8 @@ export interface OpenSession {
 
 export async function openSession(config: SessionConfig, peerArg: string, args: ParsedArgs, io: Io): Promise<OpenSession> {
   const open = () => openPeer(peerArg, { cwd: io.cwd, ssh: sshOptions(args, io) });
-  const replica = await open();
+  // Connected on first use: a one-way run with nothing to do never connects.
+  const replica = openPeerLazily(peerArg, { cwd: io.cwd, ssh: sshOptions(args, io) });
   const local = new LocalReplica(config.localRoot);
   const session = new SyncSession(config, { local, remote: replica });
   return { session, reconnect: open, close: async () => void (await Promise.all([local.close(), session.sides.remote.close()])) };

@@ -6,10 +6,11 @@ export function askSecretOnTty(prompt: string): Promise<string | undefined> {
   const input = process.stdin;
   if (!input.isTTY || !process.stderr.isTTY) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    process.stderr.write(prompt.endsWith(' ') ? prompt : `${prompt} `);
-    let answer = '';
+    // No echo before the prompt shows: whatever is typed after it must never appear on the screen.
     input.setRawMode(true);
     input.resume();
+    process.stderr.write(prompt.endsWith(' ') ? prompt : `${prompt} `);
+    let answer = '';
     const onData = (chunk: Buffer) => {
       for (const ch of chunk.toString('utf8')) {
         if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish(answer);

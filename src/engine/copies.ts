@@ -1,6 +1,6 @@
 import type { Base } from './base';
 import { sameFingerprint, type FileEntry, type Tree } from './entry';
-import type { RelPath } from './path';
+import { ancestors, type RelPath } from './path';
 import type { Action, HashRequest } from './plan';
 import { otherSide, type ReconcilePolicy, type Side } from './policy';
 
@@ -12,7 +12,14 @@ import { otherSide, type ReconcilePolicy, type Side } from './policy';
  */
 export function copiesWithin(actions: Action[], base: Base, trees: Record<Side, Tree>, policy: ReconcilePolicy): { actions: Action[]; hashRequests: HashRequest[] } {
   const hashRequests: HashRequest[] = [];
-  const candidates = (to: Side) => sourcesBySize(base, trees[to], to);
+  // A file the same plan deletes, replaces or moves on that side is no source to copy from.
+  const touched = { local: new Set<RelPath>(), remote: new Set<RelPath>() };
+  for (const a of actions) {
+    touched[a.to].add(a.path);
+    if (a.kind === 'rename') touched[a.to].add(a.from);
+  }
+  const untouched = (side: Side, path: RelPath) => ![path, ...ancestors(path)].some((p) => touched[side].has(p));
+  const candidates = (to: Side) => new Map([...sourcesBySize(base, trees[to], to)].map(([size, list]) => [size, list.filter((c) => untouched(to, c.path))]));
   const indexes: Partial<Record<Side, Map<number, { path: RelPath; hash: string; entry: FileEntry }[]>>> = {};
   const out = actions.map((action): Action => {
     if (action.kind !== 'copy' || action.expect !== undefined || action.source.kind !== 'file') return action;
@@ -22,7 +29,7 @@ export function copiesWithin(actions: Action[], base: Base, trees: Record<Side, 
     if (!policy.copyWithin?.[to] || !policy.cheapHash?.[from] || source.size === 0) return action;
     const index = (indexes[to] ??= candidates(to));
     const sameSize = index.get(source.size);
-    if (!sameSize) return action;
+    if (!sameSize?.length) return action;
     if (source.hash === undefined) {
       hashRequests.push({ path: action.path, side: from });
       return action;

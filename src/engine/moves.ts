@@ -49,10 +49,15 @@ export function detectMoves(base: Base, local: Tree, remote: Tree, sides: readon
       // Gone because an ancestor could not be read is not gone.
       if (ancestors(from).some((a) => tree.get(a)?.kind === 'problem')) continue;
       const was = record[side];
+      // A racy record cannot vouch for the other side's copy being unchanged: no move from it.
+      if (record.racy) continue;
       let to: RelPath | undefined;
       if (was.ino !== undefined && was.dev !== undefined) {
         to = only(byIno.get(`${was.dev}:${was.ino}`));
-        if (to !== undefined && tree.get(to)!.kind !== record.kind) to = undefined;
+        const now = to === undefined ? undefined : tree.get(to);
+        // Inode numbers are reused at once after a delete: a file must also keep its size and mtime
+        // (a rename does) to count as the same file.
+        if (now === undefined || now.kind !== record.kind || (now.kind === 'file' && !sameFingerprint(was, now as SyncableEntry))) to = undefined;
       } else if (was.kind === 'file' && record.hash !== undefined) {
         const candidate = only(bySizeTime.get(`${was.size}:${was.mtimeMs}`));
         const entry = candidate === undefined ? undefined : tree.get(candidate);

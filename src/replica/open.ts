@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { LocalReplica } from './local/localReplica';
 import type { Replica } from './replica';
-import { openSshReplica, parseSshAddress, type SshReplicaOpenOptions } from './ssh';
+import { LazyReplica } from './lazy';
+import { openSshReplica, parseSshAddress, SSH_MTIME_TOLERANCE_MS, type SshReplicaOpenOptions } from './ssh';
 
 export interface PeerOptions {
   readonly cwd: string;
@@ -25,4 +26,13 @@ export function isRemotePeer(peer: string): boolean {
 export async function openPeer(peer: string, options: PeerOptions): Promise<Replica> {
   if (parseSshAddress(peer)) return openSshReplica(peer, options.ssh);
   return new LocalReplica(path.resolve(options.cwd, peer), peer);
+}
+
+/**
+ * The same, connecting an ssh peer only when it is first used (an address is still checked at once,
+ * so a malformed one is a usage error before anything runs).
+ */
+export function openPeerLazily(peer: string, options: PeerOptions): Replica {
+  if (!parseSshAddress(peer)) return new LocalReplica(path.resolve(options.cwd, peer), peer);
+  return new LazyReplica(peer, SSH_MTIME_TOLERANCE_MS, () => openSshReplica(peer, options.ssh));
 }

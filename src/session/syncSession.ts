@@ -8,7 +8,7 @@ import { Filter } from '../engine/filter';
 import { guard } from '../engine/guard';
 import { ancestors, baseName, compareParentFirst, isWithin, join, parentOf, ROOT, type RelPath } from '../engine/path';
 import type { Plan } from '../engine/plan';
-import type { Direction, ReconcilePolicy, Side } from '../engine/policy';
+import { otherSide, type Direction, type ReconcilePolicy, type Side } from '../engine/policy';
 import { reconcile } from '../engine/reconcile';
 import { SyncError } from '../errors';
 import type { Replica } from '../replica/replica';
@@ -88,20 +88,39 @@ export class SyncSession {
     return () => this.emitter.off('event', listener);
   }
 
-  /** One complete sync of the whole root. */
+  /**
+   * One complete sync of the whole root. A one-way run with a snapshot scans only its source: the
+   * target is taken to be as the snapshot recorded it and is looked at only where the plan writes (each
+   * write re-checks it). So a push with nothing to do costs a local scan and no connection at all; a
+   * target changed behind our back is found at the write, looked at again in full and follows
+   * `overwrite`. `--rescan` compares both sides in full.
+   */
   run(options: RunOptions = {}): Promise<SyncSummary> {
     return this.exclusive(async () => {
       const started = Date.now();
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
-        await this.checkRoots(store);
-        if (!options.dryRun && !this.registered) {
-          await registerSession(this.sessionId(), this.config.direction, this.sides.local, this.sides.remote);
-          this.registered = true;
+        const direction = this.config.direction;
+        if (direction === 'bidi' || store.base.size === 0) {
+          await this.checkRoots(store);
+          // A new session says at once whether it would close a loop (it connects anyway).
+          if (store.base.size === 0 && !options.dryRun) await this.register();
+          this.setState('scanning');
+          const trees = await this.scanBoth(ROOT);
+          return (await this.syncTrees(store, trees, options, started, undefined)).summary;
         }
+        const source: Side = direction === 'push' ? 'local' : 'remote';
+        const target = otherSide(source);
+        if (source === 'remote') await this.checkRoots(store);
+        else await this.checkLocalRoot();
         this.setState('scanning');
-        const trees = await this.scanBoth(ROOT);
-        return this.syncTrees(store, trees, this.policy(), options, started, undefined);
+        const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks });
+        const trees = { [source]: scanned, [target]: recordedTree(store, target) } as Record<Side, Tree>;
+        const first = await this.syncTrees(store, trees, options, started, undefined, () => this.checkRoots(store), undefined, true);
+        if (first.changed.length === 0 || options.dryRun || options.signal?.aborted) return first.summary;
+        // The target had changed where we wrote: look at those paths on both sides and decide again.
+        const again = await this.syncPathsNow(store, first.changed, options, started);
+        return mergeSummaries([first.summary, again], Date.now() - started);
       });
     });
   }
@@ -112,36 +131,30 @@ export class SyncSession {
    * a full run: an excluded or conflicted path is left alone.
    */
   syncPaths(paths: readonly RelPath[]): Promise<SyncSummary> {
-    return this.exclusive(async () => {
-      const started = Date.now();
-      const scope = topMost(paths);
-      if (scope.includes(ROOT)) {
-        return this.withStore(async (store) => {
-          await this.checkRoots(store);
-          return this.syncTrees(store, await this.scanBoth(ROOT), this.policy(), {}, started, undefined);
-        });
+    return this.exclusive(() => this.withStore((store) => this.syncPathsNow(store, paths, {}, Date.now())));
+  }
+
+  private async syncPathsNow(store: SnapshotStore, paths: readonly RelPath[], options: RunOptions, started: number): Promise<SyncSummary> {
+    // An unmounted root reads as "everything under these paths was deleted": check first.
+    await this.checkRoots(store);
+    const scope = topMost(paths);
+    if (scope.includes(ROOT)) return (await this.syncTrees(store, await this.scanBoth(ROOT), options, started, undefined)).summary;
+    this.setState('scanning');
+    const trees: Record<Side, Tree> = { local: new Map(), remote: new Map() };
+    for (const path of scope) {
+      const part = await this.scanBoth(path);
+      for (const side of ['local', 'remote'] as const) for (const [p, e] of part[side]) trees[side].set(p, e);
+    }
+    // Ancestors too, so that a new parent directory is created and recorded.
+    const parents = new Set(scope.flatMap((p) => ancestors(p)));
+    for (const dir of parents) {
+      for (const side of ['local', 'remote'] as const) {
+        if (trees[side].has(dir)) continue;
+        const entry = await this.sides[side].stat(dir);
+        if (entry) trees[side].set(dir, entry);
       }
-      return this.withStore(async (store) => {
-        // An unmounted root reads as "everything under these paths was deleted": check first.
-        await this.checkRoots(store);
-        this.setState('scanning');
-        const trees: Record<Side, Tree> = { local: new Map(), remote: new Map() };
-        for (const path of scope) {
-          const part = await this.scanBoth(path);
-          for (const side of ['local', 'remote'] as const) for (const [p, e] of part[side]) trees[side].set(p, e);
-        }
-        // Ancestors too, so that a new parent directory is created and recorded.
-        const parents = new Set(scope.flatMap((p) => ancestors(p)));
-        for (const dir of parents) {
-          for (const side of ['local', 'remote'] as const) {
-            if (trees[side].has(dir)) continue;
-            const entry = await this.sides[side].stat(dir);
-            if (entry) trees[side].set(dir, entry);
-          }
-        }
-        return this.syncTrees(store, trees, this.policy(), {}, started, { roots: scope, parents });
-      });
-    });
+    }
+    return (await this.syncTrees(store, trees, options, started, { roots: scope, parents })).summary;
   }
 
   /** Open conflicts recorded by the last run. */
@@ -174,8 +187,7 @@ export class SyncSession {
         const outcomes: SyncSummary[] = [];
         for (const step of steps) {
           const trees = await this.scanBoth(step.path);
-          const policy: ReconcilePolicy = { ...this.policy(), direction: step.direction, overwrite: 'always', deletes: true };
-          outcomes.push(await this.syncTrees(store, trees, policy, { force: true }, started, { roots: [step.path], parents: new Set() }));
+          outcomes.push((await this.syncTrees(store, trees, { force: true }, started, { roots: [step.path], parents: new Set() }, undefined, step.direction)).summary);
         }
         store.removeConflict(path);
         await store.save();
@@ -190,11 +202,34 @@ export class SyncSession {
    * Reconciles and carries out the plan for `trees`. With a `scope`, only paths within its roots (and
    * the roots' parents) are considered; other paths' base records and conflicts are left alone.
    */
-  private async syncTrees(store: SnapshotStore, trees: Record<Side, Tree>, policy: ReconcilePolicy, options: RunOptions, started: number, scope: Scope | undefined): Promise<SyncSummary> {
+  private async syncTrees(
+    store: SnapshotStore,
+    trees: Record<Side, Tree>,
+    options: RunOptions,
+    started: number,
+    scope: Scope | undefined,
+    /** Called before anything is written, when there is something to write (connects a lazy peer). */
+    beforeWrite?: () => Promise<void>,
+    /** A resolution: this direction, the source winning. */
+    resolving?: Direction,
+    /**
+     * The target was not scanned: an action refused because the target changed is not a failure but a
+     * path to look at again (returned in `changed`).
+     */
+    targetUnscanned = false,
+  ): Promise<{ summary: SyncSummary; changed: RelPath[] }> {
     this.setState('reconciling');
     const inScope = (p: RelPath) => scope === undefined || scope.parents.has(p) || scope.roots.some((r) => isWithin(p, r));
     const base = scope === undefined ? store.base : new Map([...store.base].filter(([p]) => inScope(p)));
-    const plan = await this.plan(base, trees, policy);
+    const policyNow = (): ReconcilePolicy => (resolving ? { ...this.policy(), direction: resolving, overwrite: 'always', deletes: true } : this.policy());
+    let policy = policyNow();
+    let plan = await this.plan(base, trees, policy);
+    if (beforeWrite && plan.actions.length > 0 && !options.dryRun) {
+      await beforeWrite();
+      // The peer is connected now: what it can do (copies, cheap hashes) may change the plan.
+      policy = policyNow();
+      plan = await this.plan(base, trees, policy);
+    }
     for (const p of plan.problems) this.emit({ type: 'problem', ...p });
     for (const c of plan.conflicts) this.emit({ type: 'conflict', conflict: c });
     for (const s of plan.skips) this.emit({ type: 'skip', skip: s });
@@ -205,13 +240,14 @@ export class SyncSession {
       summarise(policy.direction, plan, outcomes, !!options.dryRun, halted, Date.now() - started);
     if (verdict.halt) {
       this.setState('halted');
-      return summary([], `${verdict.reason}. Nothing was changed. Check both folders; run again with --force to go ahead.`);
+      return { summary: summary([], `${verdict.reason}. Nothing was changed. Check both folders; run again with --force to go ahead.`), changed: [] };
     }
     if (options.dryRun) {
       for (const action of plan.actions) this.emit({ type: 'action', action, bytes: 0, dryRun: true });
       this.setState('idle');
-      return summary([]);
+      return { summary: summary([]), changed: [] };
     }
+    if (plan.actions.length > 0) await this.register();
 
     this.setState('transferring');
     let done = 0;
@@ -226,7 +262,7 @@ export class SyncSession {
         if (o.ok) {
           bytes += o.bytes;
           this.emit({ type: 'action', action: o.action, bytes: o.bytes });
-        } else {
+        } else if (!(targetUnscanned && o.error.code === 'Changed')) {
           this.emit({ type: 'failed', action: o.action, error: o.error });
         }
         this.emit({ type: 'progress', done, total: plan.actions.length, bytes });
@@ -251,9 +287,10 @@ export class SyncSession {
     });
     await store.save();
     this.setState('idle');
-    const result = summary(outcomes);
+    const changed = targetUnscanned ? outcomes.filter((o) => !o.ok && o.error.code === 'Changed').map((o) => o.action.path) : [];
+    const result = summary(outcomes.filter((o) => o.ok || !changed.includes(o.action.path)));
     this.emit({ type: 'done', summary: result });
-    return result;
+    return { summary: result, changed };
   }
 
   /** Reconciles, hashing what the decision needs and trying again, a few rounds at most. */
@@ -352,10 +389,14 @@ export class SyncSession {
    * A missing local root is an error. A missing peer root is created on a first run; once a snapshot
    * exists it means the folder was removed or unmounted, and the run halts rather than delete.
    */
-  private async checkRoots(store: SnapshotStore): Promise<void> {
+  private async checkLocalRoot(): Promise<void> {
     if (!(await this.sides.local.rootExists())) {
       throw new SyncError('NotFound', `the local folder ${this.config.localRoot} does not exist or is not a directory`);
     }
+  }
+
+  private async checkRoots(store: SnapshotStore): Promise<void> {
+    await this.checkLocalRoot();
     if (await this.sides.remote.rootExists()) return;
     if (store.base.size > 0) {
       throw new SyncError('Halted', `the peer folder ${this.config.peer} is missing although it was synced before (removed or unmounted?); nothing was changed. Restore it, or run with --rescan to start over`);
@@ -371,6 +412,13 @@ export class SyncSession {
       const [l, r] = await Promise.all([this.sides.local.stat(candidate), this.sides.remote.stat(candidate)]);
       if (!l && !r) return candidate;
     }
+  }
+
+  /** Records this session in the roots' loop markers, refusing one that would close a loop. */
+  private async register(): Promise<void> {
+    if (this.registered) return;
+    await registerSession(this.sessionId(), this.config.direction, this.sides.local, this.sides.remote);
+    this.registered = true;
   }
 
   /** Stable for one snapshot on one machine: names this session in the roots' markers. */
@@ -398,6 +446,14 @@ export class SyncSession {
 function markRacy(record: BaseRecord, after: number): BaseRecord {
   const racy = record.kind === 'file' && (record.local.mtimeMs >= after || record.remote.mtimeMs >= after);
   return racy === !!record.racy ? record : { ...record, racy: racy || undefined };
+}
+
+/** A side as the snapshot last saw it (one-way runs take the target to be unchanged). */
+function recordedTree(store: SnapshotStore, side: Side): Tree {
+  const tree: Tree = new Map();
+  // With the recorded hash: what was never looked at is never "confirmed by hash" against itself.
+  for (const [path, record] of store.base) tree.set(path, record[side].kind === 'file' && record.hash ? { ...record[side], hash: record.hash } : record[side]);
+  return tree;
 }
 
 interface Scope {

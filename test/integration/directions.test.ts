@@ -6,7 +6,7 @@ import { readTree, setMtime, writeTree } from '../helpers/tmp';
 import { sandbox } from './sandbox';
 
 describe('push', () => {
-  test('creates, updates and deletes on the peer, and makes a drifted peer mirror the local folder', async () => {
+  test('creates, updates and deletes on the peer; a drifted peer file is overwritten where local changed, and in full with --rescan', async () => {
     const box = await sandbox({ 'x.txt': 'x1', 'd/y.txt': 'y1', 'gone.txt': 'g' }, { 'extra.txt': 'only on peer' });
     let r = await box.sync('--direction', 'push');
     assert.equal(r.code, 0, r.stderr);
@@ -14,11 +14,17 @@ describe('push', () => {
 
     await writeTree(box.a, { 'x.txt': 'x2', 'new/z.txt': 'z' });
     await fs.rm(path.join(box.a, 'gone.txt'));
-    await writeTree(box.b, { 'd/y.txt': 'edited on the peer' });
+    await writeTree(box.b, { 'd/y.txt': 'edited on the peer', 'x.txt': 'also edited on the peer' });
     r = await box.sync('--direction', 'push');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^push {2}x\.txt$/m);
     assert.match(r.stdout, /^del {3}gone\.txt \(remote\)$/m);
+    // With a snapshot a push looks at the peer only where it writes: x.txt (changed on both) follows
+    // --overwrite (always: the local version wins); d/y.txt, changed on the peer alone, is not seen.
+    assert.equal(await fs.readFile(path.join(box.b, 'x.txt'), 'utf8'), 'x2');
+    assert.equal(await fs.readFile(path.join(box.b, 'd/y.txt'), 'utf8'), 'edited on the peer');
+    r = await box.sync('--direction', 'push', '--rescan');
+    assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await readTree(box.b), await readTree(box.a));
     assert.deepEqual(await readTree(box.a), { d: '<dir>', 'd/y.txt': 'y1', new: '<dir>', 'new/z.txt': 'z', 'x.txt': 'x2' });
   });

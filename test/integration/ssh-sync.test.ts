@@ -205,4 +205,27 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
       assert.equal(await live.stop(), 0);
     }
   });
+
+  test('a push with nothing to do does not even connect; a change does', async () => {
+    const own = await startSshd();
+    try {
+      const p = await pair();
+      await writeTree(p.local, { 'a.txt': 'a', 'd/b.txt': 'b' });
+      const kh = own.writeKnownHosts({ file: path.join(p.dir, 'kh') });
+      const args = ['--direction', 'push', '--identity', own.clientKey.privateKey, '--known-hosts', kh, '--ssh-config', sshConfig];
+      const peer = `root@127.0.0.1:${own.port}:${p.remote}`;
+      assert.equal((await sync(p.local, peer, p.state, args)).code, 0);
+      await own.stop();
+      // The server is gone: a run with nothing to do still succeeds, because it never connects.
+      const idle = await sync(p.local, peer, p.state, args);
+      assert.equal(idle.code, 0, idle.stdout + idle.stderr);
+      assert.match(idle.stdout, /in sync: 0 copied/);
+      await writeTree(p.local, { 'a.txt': 'changed' });
+      const busy = await sync(p.local, peer, p.state, args);
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /ECONNREFUSED|connect/i);
+    } finally {
+      await own.stop();
+    }
+  });
 });

@@ -99,6 +99,16 @@ describe('SSH connection: host keys, config, auth', { skip }, () => {
     await openClose(address(), { ...base, knownHostsFile });
   });
 
+  test('acceptHostKeyFingerprint trusts only the key the user was shown', async () => {
+    const knownHostsFile = nodePath.join(dir, 'kh-fingerprint');
+    writeFileSync(knownHostsFile, '');
+    const other = fingerprint(Buffer.from('not the server key'));
+    await rejectsWith(openSshReplica(address(), { ...base, knownHostsFile, acceptNewHostKey: true, acceptHostKeyFingerprint: other }), 'HostKeyUnknown');
+    assert.equal(readFileSync(knownHostsFile, 'utf8'), '');
+    await openClose(address(), { ...base, knownHostsFile, acceptNewHostKey: true, acceptHostKeyFingerprint: fingerprint(sshd.hostKeyBlob) });
+    assert.equal(readFileSync(knownHostsFile, 'utf8').trim(), sshd.knownHostsLine());
+  });
+
   test('a changed host key is refused, naming the file and line, even with acceptNewHostKey', async () => {
     const other = generateKey(dir, 'other-host-key');
     const stale = `[127.0.0.1]:${sshd.port} ${other.publicLine.split(' ').slice(0, 2).join(' ')}`;

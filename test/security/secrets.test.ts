@@ -90,7 +90,7 @@ describe('secrets never leak', { skip: !canRun && 'needs OpenSSH server and root
     const wrong = 'not the passphrase 123';
     const bad = await runOnTty([...args, '--rescan'], wrong, { SSH_AUTH_SOCK: '' });
     assert.equal(bad.code, 1, bad.output);
-    assert.ok(!bad.output.includes(wrong) && !ok.output.includes(passphrase));
+    assert.ok(!bad.output.includes(wrong) && !ok.output.includes(passphrase), `${ok.output}\n---\n${bad.output}`);
     assert.deepEqual(await filesContaining(work, passphrase), []);
     assert.deepEqual(await filesContaining(work, wrong), []);
   });

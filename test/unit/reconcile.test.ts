@@ -660,4 +660,34 @@ describe('reconcile: details', () => {
       assert.deepEqual(run('bidi', overwrite).actions.sort(), ['copy local r', 'copy remote l']);
     }
   });
+
+  test('an inode number reused after a delete is no rename: a file must keep its size and mtime', () => {
+    // Remote deleted f; a new file g got f's inode number. f on the local side changed in place.
+    const base = baseOf({ f: rec(file(8, 1000, undefined, { ino: 5, dev: 1 }), file(8, 1000, undefined, { ino: 7, dev: 1 }), 'hf') });
+    const local = tree({ f: file(8, 1000, undefined, { ino: 5, dev: 1 }) });
+    const remote = tree({ g: file(3, 9000, 'hg', { ino: 7, dev: 1 }) });
+    const plan = reconcile(base, local, remote, policy({ direction: 'bidi' }));
+    assert.deepEqual(plan.actions.filter((a) => a.kind === 'rename'), []);
+  });
+
+  test('no rename is replayed from a racy record (the other side may have changed within the same second)', () => {
+    const base = baseOf({ f: { ...rec(file(8, 1000, undefined, { ino: 5, dev: 1 }), file(8, 1000), 'hf'), racy: true } });
+    const plan = reconcile(base, tree({ g: file(8, 1000, 'hf', { ino: 5, dev: 1 }) }), tree({ f: file(8, 1000) }), policy({ direction: 'bidi' }));
+    assert.deepEqual(plan.actions.filter((a) => a.kind === 'rename'), []);
+  });
+
+  test('a file the plan deletes on the target is never the source of a copy there', () => {
+    // Local: b became a directory, its old content is now at a. Remote still has file b.
+    const base = baseOf({ b: rec(file(2, 1000, undefined, { ino: 3, dev: 1 }), file(2, 1000), 'hb') });
+    const local = tree({ a: file(2, 5000, 'hb', { ino: 9, dev: 1 }), b: dir(), 'b/y': file(4, 5000, 'hy') });
+    const plan = reconcile(base, local, tree({ b: file(2, 1000) }), policy({ direction: 'bidi', copyWithin: { remote: true }, cheapHash: { local: true } }));
+    assert.deepEqual(plan.actions.filter((a) => a.kind === 'clone'), []);
+    assert.ok(outcome(plan).actions.includes('copy remote a'));
+  });
+
+  test('a new file whose content the target already holds becomes a copy there', () => {
+    const base = baseOf({ keep: rec(file(4, 1000), file(4, 1000), 'hk') });
+    const plan = reconcile(base, tree({ keep: file(4, 1000), dup: file(4, 5000, 'hk') }), tree({ keep: file(4, 1000) }), policy({ direction: 'push', copyWithin: { remote: true }, cheapHash: { local: true } }));
+    assert.deepEqual(plan.actions.map((a) => (a.kind === 'clone' ? `clone ${a.from} -> ${a.path}` : a.kind)), ['clone keep -> dup']);
+  });
 });

@@ -21,6 +21,11 @@ export interface SshConnectOptions {
   readonly knownHostsFile?: string;
   /** Trust and record a key the known_hosts file does not know (never a changed one). */
   readonly acceptNewHostKey?: boolean;
+  /**
+   * With acceptNewHostKey: accept only a new key with this fingerprint (`SHA256:…`), the one the user
+   * was shown and approved — not whatever key a second connection happens to present.
+   */
+  readonly acceptHostKeyFingerprint?: string;
   /** ssh-agent socket; default $SSH_AUTH_SOCK; false disables the agent. */
   readonly agent?: string | false;
   readonly debug?: (message: string) => void;
@@ -104,7 +109,7 @@ function connectOne(settings: HostSettings, sock: Duplex | undefined, options: S
     keepaliveCountMax: settings.serverAliveCountMax ?? 3,
     debug: options.debug,
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-      verifyHostKey(settings, knownHosts, key, options.acceptNewHostKey === true).then(
+      verifyHostKey(settings, knownHosts, key, options.acceptNewHostKey === true, options.acceptHostKeyFingerprint).then(
         () => verify(true),
         (err) => {
           refusal = err;
@@ -135,9 +140,9 @@ function connectOne(settings: HostSettings, sock: Duplex | undefined, options: S
   });
 }
 
-async function verifyHostKey(settings: HostSettings, file: string, key: Buffer, acceptNew: boolean): Promise<void> {
+async function verifyHostKey(settings: HostSettings, file: string, key: Buffer, acceptNew: boolean, onlyFingerprint: string | undefined): Promise<void> {
   const verdict = await checkHostKey(file, settings.hostname, settings.port, key);
-  if (verdict.status === 'unknown' && acceptNew) {
+  if (verdict.status === 'unknown' && acceptNew && (onlyFingerprint === undefined || onlyFingerprint === verdict.fingerprint)) {
     await addKnownHost(file, settings.hostname, settings.port, key);
     return;
   }
@@ -210,7 +215,9 @@ function authHandler(settings: HostSettings, options: SshConnectOptions, agent: 
       }
       // ssh2 reads `false` as "no more methods" (its typings omit it).
       next(false as unknown as AuthenticationType);
-    })();
+    })().catch(() => {
+      // The connection ended while a method was being prepared: nothing is left to answer.
+    });
   };
 }
 

@@ -8,7 +8,7 @@ import { SshReplica, type ExecResult } from './sshReplica';
 
 export { parseSshAddress, type SshAddress } from './address';
 export type { SshConnectOptions } from './connect';
-export { SshReplica } from './sshReplica';
+export { SshReplica, SSH_MTIME_TOLERANCE_MS } from './sshReplica';
 export type { HelperKind } from './remoteHelper';
 
 export interface SshReplicaOpenOptions extends SshConnectOptions {

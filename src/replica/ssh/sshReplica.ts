@@ -40,9 +40,12 @@ export interface SshReplicaOptions {
 const HASH_BATCH = 256;
 
 /** A folder on an SSH server, reached over SFTP, as a sync side. Same semantics as LocalReplica. */
+/** SFTP v3 carries whole-second times. */
+export const SSH_MTIME_TOLERANCE_MS = 1000;
+
 export class SshReplica implements Replica {
   /** SFTP v3 carries whole-second times. */
-  readonly mtimeToleranceMs = 1000;
+  readonly mtimeToleranceMs = SSH_MTIME_TOLERANCE_MS;
   /** 'helper' when a remote helper lists, hashes and (with node) watches; 'sftp' otherwise. */
   readonly tier: Tier;
   /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */

@@ -1,0 +1,97 @@
+import type { Readable } from 'node:stream';
+import type { DirEntry, Entry, FileEntry, Metadata, SymlinkEntry, SyncableEntry, Tree } from '../engine/entry';
+import type { RelPath } from '../engine/path';
+import type { Expectation } from '../engine/plan';
+import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from './replica';
+
+/**
+ * A peer that connects on first use: a one-way run whose snapshot shows nothing to do never opens a
+ * connection at all. Until connected it reports the tier 'sftp' (the cautious assumption) and the
+ * mtime tolerance it is given.
+ */
+export class LazyReplica implements Replica {
+  private inner: Replica | undefined;
+  private opening: Promise<Replica> | undefined;
+
+  constructor(
+    readonly description: string,
+    private readonly mtimeTolerance: number,
+    private readonly open: () => Promise<Replica>,
+  ) {}
+
+  get tier(): Tier {
+    return this.inner?.tier ?? 'sftp';
+  }
+
+  get mtimeToleranceMs(): number {
+    return this.inner?.mtimeToleranceMs ?? this.mtimeTolerance;
+  }
+
+  get connected(): boolean {
+    return this.inner !== undefined;
+  }
+
+  get copyWithin(): Replica['copyWithin'] {
+    const copy = this.inner?.copyWithin;
+    return copy ? copy.bind(this.inner) : undefined;
+  }
+
+  private async get(): Promise<Replica> {
+    if (this.inner) return this.inner;
+    this.opening ??= this.open().then(
+      (r) => (this.inner = r),
+      (err) => {
+        this.opening = undefined;
+        throw err;
+      },
+    );
+    return this.opening;
+  }
+
+  async rootExists(): Promise<boolean> {
+    return (await this.get()).rootExists();
+  }
+  async createRoot(): Promise<void> {
+    return (await this.get()).createRoot();
+  }
+  async scan(options: ScanOptions): Promise<Tree> {
+    return (await this.get()).scan(options);
+  }
+  async stat(path: RelPath, follow?: boolean): Promise<Entry | undefined> {
+    return (await this.get()).stat(path, follow);
+  }
+  async hash(path: RelPath): Promise<string> {
+    return (await this.get()).hash(path);
+  }
+  async read(path: RelPath): Promise<Readable> {
+    return (await this.get()).read(path);
+  }
+  async readSymlink(path: RelPath): Promise<string> {
+    return (await this.get()).readSymlink(path);
+  }
+  async writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+    return (await this.get()).writeFile(path, data, meta, expect, beforeCommit);
+  }
+  async writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry> {
+    return (await this.get()).writeSymlink(path, target, expect);
+  }
+  async mkdir(path: RelPath, meta: Metadata): Promise<DirEntry> {
+    return (await this.get()).mkdir(path, meta);
+  }
+  async setMetadata(path: RelPath, meta: Metadata, expect: SyncableEntry): Promise<SyncableEntry> {
+    return (await this.get()).setMetadata(path, meta, expect);
+  }
+  async remove(path: RelPath, expect: SyncableEntry): Promise<void> {
+    return (await this.get()).remove(path, expect);
+  }
+  async rename(from: RelPath, to: RelPath, expect: SyncableEntry): Promise<void> {
+    return (await this.get()).rename(from, to, expect);
+  }
+  async watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
+    return (await this.get()).watch(options, listener);
+  }
+  async close(): Promise<void> {
+    const inner = this.inner ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
+    await inner?.close();
+  }
+}
