@@ -45,6 +45,7 @@ export function copiesWithin(actions: Action[], base: Base, trees: Record<Side, 
 function sourcesBySize(base: Base, tree: Tree, side: Side): Map<number, { path: RelPath; hash: string; entry: FileEntry }[]> {
   const index = new Map<number, { path: RelPath; hash: string; entry: FileEntry }[]>();
   for (const [path, record] of base) {
+    // (A racy record may not hold what it says: the copy is checked against the hash when it is made.)
     if (record.kind !== 'file' || record.hash === undefined) continue;
     const now = tree.get(path);
     if (now?.kind !== 'file' || !sameFingerprint(record[side], now)) continue;

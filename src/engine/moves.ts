@@ -49,15 +49,13 @@ export function detectMoves(base: Base, local: Tree, remote: Tree, sides: readon
       // Gone because an ancestor could not be read is not gone.
       if (ancestors(from).some((a) => tree.get(a)?.kind === 'problem')) continue;
       const was = record[side];
-      // A racy record cannot vouch for the other side's copy being unchanged: no move from it.
-      if (record.racy) continue;
       let to: RelPath | undefined;
       if (was.ino !== undefined && was.dev !== undefined) {
         to = only(byIno.get(`${was.dev}:${was.ino}`));
-        const now = to === undefined ? undefined : tree.get(to);
-        // Inode numbers are reused at once after a delete: a file must also keep its size and mtime
-        // (a rename does) to count as the same file.
-        if (now === undefined || now.kind !== record.kind || (now.kind === 'file' && !sameFingerprint(was, now as SyncableEntry))) to = undefined;
+        // Inode numbers are reused at once after a delete, so this may be another file: harmless, as
+        // the other side's copy is verified unchanged below and whatever content `to` now has is
+        // decided after the rename like any edit.
+        if (to !== undefined && tree.get(to)!.kind !== record.kind) to = undefined;
       } else if (was.kind === 'file' && record.hash !== undefined) {
         const candidate = only(bySizeTime.get(`${was.size}:${was.mtimeMs}`));
         const entry = candidate === undefined ? undefined : tree.get(candidate);
@@ -69,6 +67,14 @@ export function detectMoves(base: Base, local: Tree, remote: Tree, sides: readon
       if (to === undefined || isExcluded(from, record.kind === 'dir') || isExcluded(to, record.kind === 'dir')) continue;
       const expect = other.get(from);
       if (!isSyncable(expect) || other.has(to) || !unchangedSince(record, otherSide(side), expect)) continue;
+      // A racy record cannot vouch for the other side's file by its fingerprint: its hash must.
+      if (record.racy && expect.kind === 'file') {
+        if (expect.hash === undefined) {
+          hashRequests.push({ path: from, side: otherSide(side) });
+          continue;
+        }
+        if (expect.hash !== record.hash) continue;
+      }
       if (record.kind === 'dir' && !subtreeUnchanged(base, other, from, otherSide(side))) continue;
       moves.push({ from, to, side, expect });
     }

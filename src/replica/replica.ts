@@ -85,9 +85,10 @@ export interface Replica {
 
   /**
    * Copies `from` (which must still match `fromExpect`) to a new file at `to` within this side, through
-   * a temp file: for content this side already holds. Absent where the side cannot copy cheaply.
+   * a temp file whose content hash must be `expectHash` before it is put in place: for content this side
+   * already holds. Absent where the side cannot copy cheaply.
    */
-  copyWithin?(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry>;
+  copyWithin?(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string): Promise<FileEntry>;
 
   /** Starts watching the root for changes (continuous mode). */
   watch(options: WatchOptions, listener: WatchListener): Promise<Watcher>;

@@ -85,9 +85,16 @@ async function perform(action: Action, sides: Record<Side, Replica>, options: Ex
     case 'copy':
       return copy(action, source, target, preserve, options.followSymlinks);
     case 'clone': {
-      if (!target.copyWithin) throw new SyncError('Io', `the ${action.to} side cannot copy files within itself`, action.path);
-      const written = await target.copyWithin(action.from, action.path, action.fromExpect, metadataOf(action.source, preserve, undefined));
-      return { action, ok: true, record: recordFor(action.to, action.source, written, action.source.hash), bytes: 0 };
+      const sendInstead = () => copy({ kind: 'copy', path: action.path, to: action.to, source: action.source, expect: undefined }, source, target, preserve, options.followSymlinks);
+      if (!target.copyWithin) return sendInstead();
+      try {
+        const written = await target.copyWithin(action.from, action.path, action.fromExpect, metadataOf(action.source, preserve, undefined), action.source.hash!);
+        return { action, ok: true, record: recordFor(action.to, action.source, written, action.source.hash), bytes: 0 };
+      } catch (err) {
+        // The copy there did not hold the expected content (or could not be made): send the file.
+        if ((err as SyncError).code === 'Changed' || (err as SyncError).code === 'Io') return { ...(await sendInstead()), action };
+        throw err;
+      }
     }
   }
 }

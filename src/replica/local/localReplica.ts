@@ -148,7 +148,7 @@ export class LocalReplica implements Replica {
     return (await this.stat(path)) as FileEntry;
   }
 
-  async copyWithin(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry> {
+  async copyWithin(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string): Promise<FileEntry> {
     await this.ensureParents(to);
     await this.check(from, fromExpect);
     const temp = this.tempFor(to);
@@ -156,8 +156,9 @@ export class LocalReplica implements Replica {
       // A reflink where the file system has them, a plain copy elsewhere.
       await fs.copyFile(this.abs(from), temp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
       await this.applyMetadata(temp, meta, false);
-      const copied = await this.statDisk(nodePath.relative(this.root, temp), false);
-      if (copied?.kind !== 'file' || copied.size !== fromExpect.size) throw new SyncError('Changed', `${from} changed while it was copied`, from);
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(temp), hash);
+      if (hash.digest('hex') !== expectHash) throw new SyncError('Changed', `${from} does not hold the expected content any more; ${to} will be sent instead on the next run`, from);
       await this.commit(temp, to, undefined);
     } catch (err) {
       await fs.rm(temp, { force: true });

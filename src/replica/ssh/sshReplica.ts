@@ -51,7 +51,7 @@ export class SshReplica implements Replica {
   /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */
   readonly helperKind: HelperKind | undefined;
   /** Copies within the server (`cp`), where it lets us run commands. */
-  readonly copyWithin?: (from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata) => Promise<FileEntry>;
+  readonly copyWithin?: (from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string) => Promise<FileEntry>;
   private readonly diskNames = new Map<RelPath, string>();
   private remoteHash: Promise<boolean> | undefined;
   private readonly hashQueue: { path: RelPath; resolve: (hex: string | undefined) => void; reject: (err: Error) => void }[] = [];
@@ -66,19 +66,19 @@ export class SshReplica implements Replica {
   ) {
     this.helperKind = options.spawn ? options.helper?.kind : undefined;
     this.tier = this.helperKind ? 'helper' : 'sftp';
-    if (options.spawn) this.copyWithin = (from, to, fromExpect, meta) => this.copyOnServer(from, to, fromExpect, meta);
+    if (options.spawn) this.copyWithin = (from, to, fromExpect, meta, expectHash) => this.copyOnServer(from, to, fromExpect, meta, expectHash);
   }
 
-  private async copyOnServer(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata): Promise<FileEntry> {
+  private async copyOnServer(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string): Promise<FileEntry> {
     await this.ensureParents(to);
     await this.check(from, fromExpect);
     const temp = this.tempFor(to);
     try {
-      const result = await run(this.options.spawn!, `cp -- ${shellQuote(this.abs(from))} ${shellQuote(temp)}`);
+      // Copy and hash the copy in one round trip; only the expected content is put in place.
+      const result = await run(this.options.spawn!, `cp -- ${shellQuote(this.abs(from))} ${shellQuote(temp)} && sha256sum -- ${shellQuote(temp)}`);
       if (result.code !== 0) throw new SyncError('Io', `cannot copy ${from} to ${to} on the server: ${result.stderr.trim() || `exit ${result.code}`}`, to);
+      if (result.stdout.toString('utf8').slice(0, 64) !== expectHash) throw new SyncError('Changed', `${from} does not hold the expected content any more; ${to} will be sent instead on the next run`, from);
       await this.applyMetadata(temp, meta, false);
-      const copied = await this.sftp.lstatOrUndefined(temp);
-      if (!copied || copied.size !== fromExpect.size) throw new SyncError('Changed', `${from} changed while it was copied`, from);
       await this.commit(temp, to, undefined);
     } catch (err) {
       await this.sftp.unlink(temp).catch(() => undefined);
