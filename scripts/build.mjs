@@ -1,10 +1,12 @@
 // Bundles the CLI and the extension into dist/ with esbuild and ships sql.js's wasm beside them.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const production = process.argv.includes('--production');
+// A fresh dist/ each time: nothing stale (old source maps) may end up in a package.
+rmSync('dist', { recursive: true, force: true });
 mkdirSync('dist', { recursive: true });
 
 const common = {
