@@ -5,9 +5,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DirEntry, Entry, FileEntry, Metadata, SymlinkEntry, SyncableEntry, Tree } from '../../engine/entry';
 import { sameFingerprint, describeKind, isSyncable } from '../../engine/entry';
-import { ancestors, baseName, invalidSegment, join, parentOf, ROOT, type RelPath } from '../../engine/path';
+import { ancestors, baseName, parentOf, ROOT, type RelPath } from '../../engine/path';
 import type { Expectation } from '../../engine/plan';
 import { fromErrno, SyncError } from '../../errors';
+import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { watchLocal } from './localWatcher';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
@@ -58,7 +59,7 @@ export class LocalReplica implements Replica {
         tree.set(dir, { kind: 'problem', message: fromErrno(err, 'cannot list directory').message });
         return;
       }
-      const seen = new Map<RelPath, string>();
+      const seen = new Set<RelPath>();
       await Promise.all(
         names.map(async (name) => {
           const diskRel = dir === ROOT ? name : `${this.disk(dir)}/${name}`;
@@ -66,19 +67,10 @@ export class LocalReplica implements Replica {
             await this.removeStaleTemp(diskRel, name, now);
             return;
           }
-          const nfc = name.normalize('NFC');
-          const path = join(dir, nfc);
-          const invalid = invalidSegment(name);
-          if (invalid) {
-            tree.set(path, { kind: 'problem', message: invalid });
-            return;
-          }
-          if (seen.has(path)) {
-            tree.set(path, { kind: 'problem', message: 'two names here differ only in Unicode normalisation (NFC/NFD); rename one' });
-            return;
-          }
-          seen.set(path, name);
-          if (nfc !== name) this.diskNames.set(path, diskRel);
+          const listed = admitName(dir, name, seen);
+          const path = listed.path;
+          if (!listed.ok) return void tree.set(path, { kind: 'problem', message: listed.problem });
+          if (listed.renamed) this.diskNames.set(path, diskRel);
           const entry = await this.statDisk(diskRel, options.symlinks === 'follow');
           if (!entry) return; // vanished since the listing
           if (entry.kind === 'symlink' && options.symlinks === 'skip') return;

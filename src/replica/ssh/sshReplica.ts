@@ -8,6 +8,7 @@ import { ancestors, baseName, invalidSegment, join, parentOf, ROOT, type RelPath
 import type { Expectation } from '../../engine/plan';
 import { SyncError } from '../../errors';
 import { pollWatch } from '../pollWatcher';
+import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
@@ -42,6 +43,9 @@ const HASH_BATCH = 256;
 /** A folder on an SSH server, reached over SFTP, as a sync side. Same semantics as LocalReplica. */
 /** SFTP v3 carries whole-second times. */
 export const SSH_MTIME_TOLERANCE_MS = 1000;
+
+/** SFTP decodes names as UTF-8: one that is not arrives mangled and cannot be written back. */
+const notUtf8 = (name: string) => (name.includes('\uFFFD') ? 'name is not valid UTF-8 (cannot be carried over SFTP)' : undefined);
 
 export class SshReplica implements Replica {
   /** SFTP v3 carries whole-second times. */
@@ -157,19 +161,10 @@ export class SshReplica implements Replica {
             if (isStaleTemp(name, attrs.mtime * 1000, now)) await limit(() => this.removeTemp(diskRel, attrs)).catch(() => undefined);
             return;
           }
-          const nfc = name.normalize('NFC');
-          const path = join(dir, nfc);
-          const invalid = invalidSegment(name) ?? (name.includes('\uFFFD') ? 'name is not valid UTF-8 (cannot be carried over SFTP)' : undefined);
-          if (invalid) {
-            tree.set(path, { kind: 'problem', message: invalid });
-            return;
-          }
-          if (seen.has(path)) {
-            tree.set(path, { kind: 'problem', message: 'two names here differ only in Unicode normalisation (NFC/NFD); rename one' });
-            return;
-          }
-          seen.add(path);
-          if (nfc !== name) this.diskNames.set(path, diskRel);
+          const listed = admitName(dir, name, seen, notUtf8);
+          const path = listed.path;
+          if (!listed.ok) return void tree.set(path, { kind: 'problem', message: listed.problem });
+          if (listed.renamed) this.diskNames.set(path, diskRel);
           let entry: Entry | undefined;
           const isLink = (attrs.mode & S_IFMT) === S_IFLNK;
           if (isLink && options.symlinks === 'skip') return;
@@ -420,19 +415,13 @@ export class SshReplica implements Replica {
           }
           continue;
         }
-        const nfc = name.normalize('NFC');
-        const path = join(dir, nfc);
-        const invalid = invalidSegment(name) ?? (name.includes('\uFFFD') ? 'name is not valid UTF-8 (cannot be carried over SFTP)' : undefined);
-        if (invalid) {
-          tree.set(path, { kind: 'problem', message: invalid });
+        const admitted = admitName(dir, name, seen, notUtf8);
+        const path = admitted.path;
+        if (!admitted.ok) {
+          tree.set(path, { kind: 'problem', message: admitted.problem });
           continue;
         }
-        if (seen.has(path)) {
-          tree.set(path, { kind: 'problem', message: 'two names here differ only in Unicode normalisation (NFC/NFD); rename one' });
-          continue;
-        }
-        seen.add(path);
-        if (nfc !== name) this.diskNames.set(path, diskRel);
+        if (admitted.renamed) this.diskNames.set(path, diskRel);
         if (type === 'l' && options.symlinks === 'skip') continue;
         const entry = listedEntry(type, f, mtimeMs);
         if (options.filter.excludes(path, type === 'd' || type === 'X')) continue;
