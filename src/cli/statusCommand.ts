@@ -17,13 +17,14 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
     try {
       const meta = store.getMeta<{ localRoot: string; peer: string; name?: string }>('session');
       const cfg = store.getMeta<{ direction: string }>('config');
-      const last = store.getMeta<{ at: number; failed: number }>('lastRun');
+      const last = store.getMeta<{ at: number; failed: number; tier?: { local: string; remote: string } }>('lastRun');
       rows.push({
         session: meta?.name ?? f.replace(/\.db$/, ''),
         local: meta?.localRoot,
         peer: meta?.peer,
         direction: cfg?.direction,
         lastRun: last ? new Date(last.at).toISOString() : undefined,
+        tier: last?.tier?.remote,
         synchronized: [...store.base.values()].filter((r) => r.kind !== 'dir').length,
         pending: last?.failed ?? 0,
         conflicts: store.conflicts().length,
@@ -38,7 +39,7 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
   else if (rows.length === 0) io.stdout.write(`no sessions in ${stateDir}\n`);
   else
     for (const r of rows) {
-      io.stdout.write(`${r.session}: ${r.local} <-> ${r.peer} (${r.direction})\n`);
+      io.stdout.write(`${r.session}: ${r.local} <-> ${r.peer} (${r.direction}${r.tier ? `, peer tier ${r.tier}` : ''})\n`);
       io.stdout.write(`  last run ${r.lastRun ?? 'never'}; ${r.synchronized} synchronized, ${r.pending} pending, ${r.conflicts} conflicts, ${r.errors} errors\n`);
       if (r.warning) io.stdout.write(`  warning: ${r.warning}\n`);
     }

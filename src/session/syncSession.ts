@@ -283,7 +283,8 @@ export class SyncSession {
       }
       if (scope === undefined) store.replaceConflicts(plan.conflicts, Date.now());
       else store.replaceConflictsWhere(inScope, plan.conflicts, Date.now());
-      store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed: outcomes.filter((o) => !o.ok).length });
+      const tier = { local: this.sides.local.tier, remote: this.sides.remote.tier };
+      store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed: outcomes.filter((o) => !o.ok).length, tier });
     });
     await store.save();
     this.setState('idle');
