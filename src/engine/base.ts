@@ -1,4 +1,5 @@
 import type { SyncableEntry } from './entry';
+import type { Side } from './policy';
 import type { RelPath } from './path';
 
 /**
@@ -18,7 +19,12 @@ export interface BaseRecord {
    * "racy git" case): a later edit within the clock's granularity keeps size and mtime. Such a record
    * is confirmed by hash on the next run instead of by fingerprint.
    */
-  readonly racy?: boolean;
+  readonly racy?: true | Side;
+}
+
+/** True when `side`'s fingerprint in this record must be confirmed by hash (`racy`: true is both). */
+export function isRacy(record: BaseRecord, side: Side): boolean {
+  return record.racy === true || record.racy === side;
 }
 
 export type Base = Map<RelPath, BaseRecord>;

@@ -1,4 +1,5 @@
-import type { BaseRecord } from './base';
+import { isRacy, type BaseRecord } from './base';
+import type { Side } from './policy';
 import { sameFingerprint, sameMetadata, type SyncableEntry } from './entry';
 
 /**
@@ -20,6 +21,7 @@ export function classify(
   was: SyncableEntry | undefined,
   now: SyncableEntry | undefined,
   preserve?: { readonly mode: boolean; readonly owner: boolean },
+  side: Side = 'local',
 ): Classification {
   if (!record || !was) return { change: now ? 'created' : 'absent', needsHash: false };
   if (!now) return { change: 'deleted', needsHash: false };
@@ -29,7 +31,7 @@ export function classify(
     if (now.kind === 'file' && now.hash !== undefined && now.hash === record.hash) return { change: 'meta', needsHash: false };
     return { change: 'modified', needsHash: false };
   }
-  if (record.racy && now.kind === 'file') {
+  if (isRacy(record, side) && now.kind === 'file') {
     if (now.hash === undefined) return { change: 'unchanged', needsHash: true };
     if (now.hash !== record.hash) return { change: 'modified', needsHash: false };
   }

@@ -1,4 +1,4 @@
-import type { Base, BaseRecord } from './base';
+import { isRacy, type Base, type BaseRecord } from './base';
 import { isSyncable, sameFingerprint, type SyncableEntry, type Tree } from './entry';
 import { ancestors, isWithin, type RelPath } from './path';
 import type { HashRequest } from './plan';
@@ -68,7 +68,7 @@ export function detectMoves(base: Base, local: Tree, remote: Tree, sides: readon
       const expect = other.get(from);
       if (!isSyncable(expect) || other.has(to) || !unchangedSince(record, otherSide(side), expect)) continue;
       // A racy record cannot vouch for the other side's file by its fingerprint: its hash must.
-      if (record.racy && expect.kind === 'file') {
+      if (isRacy(record, otherSide(side)) && expect.kind === 'file') {
         if (expect.hash === undefined) {
           hashRequests.push({ path: from, side: otherSide(side) });
           continue;

@@ -110,8 +110,8 @@ class Reconciler {
     const record = this.base.get(path);
     const local = isSyncable(l) ? l : undefined;
     const remote = isSyncable(r) ? r : undefined;
-    const lc = classify(record, record?.local, local, this.policy.preserve);
-    const rc = classify(record, record?.remote, remote, this.policy.preserve);
+    const lc = classify(record, record?.local, local, this.policy.preserve, 'local');
+    const rc = classify(record, record?.remote, remote, this.policy.preserve, 'remote');
     if (lc.needsHash) this.hashRequests.push({ path, side: 'local' });
     if (rc.needsHash) this.hashRequests.push({ path, side: 'remote' });
     this.states.set(path, { record, local, remote, localChange: lc.change, remoteChange: rc.change });

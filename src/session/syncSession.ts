@@ -20,8 +20,13 @@ import { conflictCopyName } from './conflictName';
 import { MARKER_NAME, registerSession } from './rootMarker';
 import { snapshotFile } from './stateFile';
 
-/** A record whose mtime is this close to the scan is confirmed by hash next time ("racy git"). */
-const RACY_WINDOW_MS = 2000;
+/**
+ * A record whose mtime is this close to the scan is confirmed by hash next time ("racy git"): an edit
+ * within the same clock tick keeps the mtime. Whole-second mtimes (SFTP, FAT, HFS+, forged by tools)
+ * get a window of two seconds; finer ones only have the kernel's timestamp tick to fear.
+ */
+const RACY_WINDOW_COARSE_MS = 2000;
+const RACY_WINDOW_FINE_MS = 100;
 const MAX_HASH_ROUNDS = 3;
 
 interface SessionMeta {
@@ -270,7 +275,7 @@ export class SyncSession {
     });
 
     // Fold into the base only what happened.
-    const racyAfter = started - RACY_WINDOW_MS;
+    const racyAfter = started;
     store.batch(() => {
       // Renames first: the rest of the plan was decided in the world after them.
       for (const o of outcomes) if (o.ok && o.moved) store.relocateBase(o.moved.from, o.moved.to);
@@ -444,9 +449,12 @@ export class SyncSession {
   }
 }
 
-function markRacy(record: BaseRecord, after: number): BaseRecord {
-  const racy = record.kind === 'file' && (record.local.mtimeMs >= after || record.remote.mtimeMs >= after);
-  return racy === !!record.racy ? record : { ...record, racy: racy || undefined };
+function markRacy(record: BaseRecord, scanStarted: number): BaseRecord {
+  const close = (mtimeMs: number) => mtimeMs >= scanStarted - (mtimeMs % 1000 === 0 ? RACY_WINDOW_COARSE_MS : RACY_WINDOW_FINE_MS);
+  const local = record.kind === 'file' && close(record.local.mtimeMs);
+  const remote = record.kind === 'file' && close(record.remote.mtimeMs);
+  const racy = local && remote ? true : local ? 'local' : remote ? 'remote' : undefined;
+  return racy === record.racy ? record : { ...record, racy };
 }
 
 /** A side as the snapshot last saw it (one-way runs take the target to be unchanged). */

@@ -10,6 +10,10 @@ import { loadSqlJs } from './sqlite';
 
 const SCHEMA_VERSION = 1;
 
+/** The `racy` column: 0 none, 1 both sides, 2 local only, 3 remote only. */
+const RACY_CODE: Record<string, number> = { true: 1, local: 2, remote: 3 };
+const RACY_VALUE: Record<number, BaseRecord['racy']> = { 1: true, 2: 'local', 3: 'remote' };
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS base (
@@ -82,7 +86,7 @@ export class SnapshotStore {
     const target = record.local.kind === 'symlink' ? record.local.target : null;
     this.db.run(
       `INSERT OR REPLACE INTO base VALUES (?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?)`,
-      [path, record.kind, record.hash ?? null, record.racy ? 1 : 0, target, ...l, ...r],
+      [path, record.kind, record.hash ?? null, RACY_CODE[String(record.racy)] ?? 0, target, ...l, ...r],
     );
     this.dirty = true;
   }
@@ -206,7 +210,7 @@ function readBase(db: Database): Base {
     const record: BaseRecord = {
       kind,
       hash: row[2] === null ? undefined : String(row[2]),
-      racy: row[3] === 1 ? true : undefined,
+      racy: RACY_VALUE[Number(row[3])],
       local: toEntry(kind, target, row.slice(5, 12)),
       remote: toEntry(kind, target, row.slice(12, 19)),
     };

@@ -137,6 +137,9 @@ function connectOne(settings: HostSettings, sock: Duplex | undefined, options: S
       resolve(client);
     });
     client.connect(cfg);
+    // SFTP is request/response in small packets: with Nagle's algorithm on, each waits for the
+    // server's delayed ACK (~40 ms). Off, as OpenSSH does for interactive and SFTP sessions.
+    client.setNoDelay(true);
   });
 }
 
