@@ -94,7 +94,12 @@ async function runLive(opened: OpenSession[], outputs: Output[], flags: Map<stri
     runners.forEach((r, i) => {
       // Live runs report a summary only when something happened (echoes of our own writes are quiet).
       r.session.onEvent((e) => e.type === 'done' && eventful(e.summary) && outputs[i].summary(e.summary));
-      r.onStatus((s) => s.lastError && outputs[i].error?.(s.lastError.message));
+      let shownError: unknown;
+      r.onStatus((s) => {
+        if (!s.lastError || s.lastError === shownError) return;
+        shownError = s.lastError;
+        outputs[i].error?.(s.reconnecting ? `${s.lastError.message} (reconnecting)` : s.lastError.message);
+      });
     });
     await Promise.all(runners.map((r) => r.start()));
     for (const [i, r] of runners.entries()) {

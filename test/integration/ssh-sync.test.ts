@@ -228,4 +228,20 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
       await own.stop();
     }
   });
+
+  test('continuous mode reconnects after the connection is cut, and syncs what changed meanwhile', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'before.txt': 'b' });
+    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    const live = await LiveSync.start(['watch', p.local, peer, '--direction', 'push', '--state-dir', p.state, ...sshArgs()]);
+    try {
+      await waitFor(async () => (await readTree(p.remote))['before.txt'] === 'b', 15_000, 'the initial sync');
+      assert.ok(sshd.killSessions() > 0, 'no ssh session to cut');
+      await writeTree(p.local, { 'after.txt': 'written while the connection was down' });
+      await waitFor(async () => (await readTree(p.remote))['after.txt'] === 'written while the connection was down', 30_000, 'the change after reconnecting');
+      assert.match(live.stdout + live.stderr, /connection/i);
+    } finally {
+      assert.equal(await live.stop(), 0);
+    }
+  });
 });

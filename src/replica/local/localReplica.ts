@@ -27,8 +27,10 @@ export class LocalReplica implements Replica {
   async rootExists(): Promise<boolean> {
     try {
       return (await fs.stat(this.root)).isDirectory();
-    } catch {
-      return false;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw fromErrno(err, `cannot check ${this.root}`);
     }
   }
 

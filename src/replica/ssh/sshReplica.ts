@@ -95,8 +95,10 @@ export class SshReplica implements Replica {
     try {
       const st = await this.sftp.stat(this.root);
       return (st.mode & S_IFMT) === S_IFDIR;
-    } catch {
-      return false;
+    } catch (err) {
+      // Only "no such folder" means missing: a lost connection must never read as a vanished root.
+      if (isNotFound(err)) return false;
+      throw toSyncError(err, `cannot check ${this.description}`);
     }
   }
 
