@@ -54,10 +54,19 @@ export class ContinuousRunner {
   private stopped = false;
   private statusValue: LiveStatus = { running: false, queued: 0, watch: {}, reconnecting: false };
 
+  /** Paths whose sync was refused because they changed under it: tried again after the cool-off. */
+  private readonly changedUnderway = new Set<RelPath>();
+
   constructor(
     readonly session: SyncSession,
     private readonly options: ContinuousOptions,
-  ) {}
+  ) {
+    // A file still being written when it was copied is refused ('Changed'); its last write event may
+    // already have been delivered (or coalesced), so it is not left to the next event to retry.
+    session.onEvent((e) => {
+      if (e.type === 'failed' && e.error.code === 'Changed') this.changedUnderway.add(e.action.path);
+    });
+  }
 
   get status(): LiveStatus {
     return this.statusValue;
@@ -169,6 +178,10 @@ export class ContinuousRunner {
     })();
     await this.flushing;
     this.flushing = undefined;
+    if (this.changedUnderway.size > 0 && !this.stopped) {
+      this.markDirty([...this.changedUnderway]);
+      this.changedUnderway.clear();
+    }
     if (this.dirty.size > 0 || this.fullPending) this.schedule();
   }
 

@@ -260,7 +260,8 @@ export class SyncSession {
     const outcomes = await execute(plan.actions, this.sides, {
       preserve: this.config.preserve,
       followSymlinks: this.config.symlinks === 'follow',
-      concurrency: this.config.concurrency ?? 8,
+      // Over SSH, many transfers in flight hide the round trips; on one machine, the disk is the limit.
+      concurrency: this.config.concurrency ?? (this.sides.remote.tier === 'local' ? 8 : 32),
       signal: options.signal,
       onOutcome: (o) => {
         done++;
@@ -303,7 +304,7 @@ export class SyncSession {
   private async plan(base: Map<RelPath, BaseRecord>, trees: Record<Side, Tree>, policy: ReconcilePolicy): Promise<Plan> {
     let plan = reconcile(base, trees.local, trees.remote, policy);
     for (let round = 0; round < MAX_HASH_ROUNDS && plan.hashRequests.length > 0; round++) {
-      await runLimited(plan.hashRequests, 8, async ({ path, side }) => {
+      const hashOne = async ({ path, side }: { path: RelPath; side: Side }) => {
         const entry = trees[side].get(path);
         if (entry?.kind !== 'file') return;
         try {
@@ -311,7 +312,13 @@ export class SyncSession {
         } catch (err) {
           trees[side].set(path, { kind: 'problem', message: (err as Error).message });
         }
-      });
+      };
+      // A remote helper hashes in batches of whatever is asked at once: ask for many at a time there.
+      await Promise.all(
+        (['local', 'remote'] as const).map((side) =>
+          runLimited(plan.hashRequests.filter((h) => h.side === side), this.sides[side].tier === 'helper' ? 256 : 8, hashOne),
+        ),
+      );
       plan = reconcile(base, trees.local, trees.remote, policy);
     }
     return plan;
