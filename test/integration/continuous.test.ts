@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { startSshd, sshdAvailable, type SshdFixture } from '../helpers/sshd';
 import { runCli } from '../helpers/cli';
 import { LiveSync } from '../helpers/live';
 import { readTree, waitFor, writeTree } from '../helpers/tmp';
@@ -20,10 +21,24 @@ async function live(args: string[]): Promise<LiveSync> {
 
 const same = async (a: string, b: string) => JSON.stringify(await readTree(a)) === JSON.stringify(await readTree(b));
 
-describe('continuous sync with a local folder peer', () => {
+for (const kind of ['local folder', 'ssh'] as const) {
+describe(`continuous sync with a ${kind} peer`, { skip: kind === 'ssh' && !sshdAvailable() && 'OpenSSH server not installed' }, () => {
+  let sshd: SshdFixture | undefined;
+  before(async () => {
+    if (kind === 'ssh') sshd = await startSshd();
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+  /** The peer argument and options for the folder `dir` (served over ssh for the ssh kind). */
+  const peer = (dir: string): string[] =>
+    kind === 'ssh'
+      ? [`root@127.0.0.1:${sshd!.port}:${dir}`, '--identity', sshd!.clientKey.privateKey, '--known-hosts', sshd!.writeKnownHosts(), '--ssh-config', '/dev/null']
+      : [dir];
+
   test('creates, edits, deletes, renames (file and directory), type changes and atomic saves reach the peer; Ctrl-C exits 0', async () => {
     const box = await sandbox({ 'keep.txt': 'k', 'dir/inner.txt': 'i' });
-    const l = await live(['watch', box.a, box.b, '--direction', 'bidi', '--state-dir', box.state]);
+    const l = await live(['watch', box.a, ...peer(box.b), '--direction', 'bidi', '--state-dir', box.state]);
     assert.deepEqual(await readTree(box.b), await readTree(box.a));
     const converge = (what: string) => waitFor(() => same(box.a, box.b), 10_000, what);
 
@@ -31,6 +46,8 @@ describe('continuous sync with a local folder peer', () => {
     await converge('a create');
     await writeTree(box.a, { 'new.txt': 'edited' });
     await converge('an edit');
+    await fs.copyFile(path.join(box.a, 'new.txt'), path.join(box.a, 'copy.txt'));
+    await converge('a copy');
     await fs.rename(path.join(box.a, 'new.txt'), path.join(box.a, 'renamed.txt'));
     await converge('a file rename');
     await fs.rename(path.join(box.a, 'dir'), path.join(box.a, 'moved-dir'));
@@ -52,14 +69,14 @@ describe('continuous sync with a local folder peer', () => {
     await converge('a peer-side create');
     assert.equal(await l.stop(), 0);
     // The snapshot was saved: a one-time run finds nothing to do.
-    const after = await runCli(['sync', box.a, box.b, '--state-dir', box.state, '--json']);
+    const after = await runCli(['sync', box.a, ...peer(box.b), '--state-dir', box.state, '--json']);
     assert.equal(after.code, 0, after.stderr);
     assert.equal(JSON.parse(after.stdout.trim().split('\n').at(-1)!).copied, 0);
   });
 
   test('changes on both sides at once become a conflict, both left as they are', async () => {
     const box = await sandbox({ 'f.txt': 'base' });
-    const l = await live(['watch', box.a, box.b, '--state-dir', box.state, '--cooloff-ms', '300']);
+    const l = await live(['watch', box.a, ...peer(box.b), '--state-dir', box.state, '--cooloff-ms', '300']);
     await Promise.all([writeTree(box.a, { 'f.txt': 'local side' }), writeTree(box.b, { 'f.txt': 'peer side!' })]);
     await waitFor(() => /CONFLICT both-modified +f\.txt/.test(l.stdout), 10_000, 'the conflict');
     assert.equal(await fs.readFile(path.join(box.a, 'f.txt'), 'utf8'), 'local side');
@@ -69,11 +86,11 @@ describe('continuous sync with a local folder peer', () => {
 
   test('a burst of 5,000 new files is batched into a few plans and converges', async () => {
     const box = await sandbox({ 'seed.txt': 's' });
-    const l = await live(['watch', box.a, box.b, '--direction', 'push', '--state-dir', box.state]);
+    const l = await live(['watch', box.a, ...peer(box.b), '--direction', 'push', '--state-dir', box.state]);
     const burst: Record<string, string> = {};
     for (let i = 0; i < 5000; i++) burst[`burst/d${i % 50}/f${i}.txt`] = `file ${i}`;
     await writeTree(box.a, burst);
-    await waitFor(async () => Object.keys(await readTree(box.b)).length === 5000 + 50 + 2, 60_000, '5,000 files on the peer');
+    await waitFor(async () => Object.keys(await readTree(box.b)).length === 5000 + 50 + 2, 120_000, '5,000 files on the peer');
     assert.deepEqual(await readTree(box.b), await readTree(box.a));
     const plans = (l.stdout.match(/^in sync: /gm) ?? []).length;
     assert.ok(plans < 100, `${plans} separate syncs for one burst`);
@@ -82,12 +99,13 @@ describe('continuous sync with a local folder peer', () => {
 
   test('--interval runs again on a schedule, without change events', async () => {
     const box = await sandbox({ 'a.txt': 'a' });
-    const l = await live(['sync', box.a, box.b, '--interval', '1', '--state-dir', box.state]);
+    const l = await live(['sync', box.a, ...peer(box.b), '--interval', '1', '--state-dir', box.state]);
     await writeTree(box.b, { 'b.txt': 'from the peer' });
     await waitFor(async () => (await readTree(box.a))['b.txt'] === 'from the peer', 10_000, 'the interval run');
     assert.equal(await l.stop(), 0);
   });
 });
+}
 
 describe('several peers', () => {
   test('a session that would sync back upstream refuses to start and names the session closing the loop', async () => {

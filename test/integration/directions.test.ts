@@ -171,3 +171,18 @@ describe('bidi', () => {
     assert.equal(await fs.readFile(path.join(box.a, 'f.txt'), 'utf8'), 'newer peer edit');
   });
 });
+
+describe('output', () => {
+  test('--quiet prints only conflicts, problems and the summary', async () => {
+    const box = await sandbox({ 'x.txt': 'x', 'c.txt': 'base' });
+    assert.equal((await box.sync()).code, 0);
+    await writeTree(box.a, { 'y.txt': 'y', 'c.txt': 'local' });
+    await writeTree(box.b, { 'c.txt': 'peer!' });
+    const r = await box.sync('--quiet');
+    assert.equal(r.code, 3);
+    assert.deepEqual(
+      r.stdout.trim().split('\n').map((l) => l.replace(/\(.*\)$/, '').trim()),
+      ['CONFLICT both-modified       c.txt', 'finished with conflicts: 1 copied, 0 deleted, 1 conflicts'],
+    );
+  });
+});
