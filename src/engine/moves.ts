@@ -52,10 +52,10 @@ export function detectMoves(base: Base, local: Tree, remote: Tree, sides: readon
       let to: RelPath | undefined;
       if (was.ino !== undefined && was.dev !== undefined) {
         to = only(byIno.get(`${was.dev}:${was.ino}`));
-        // Inode numbers are reused at once after a delete, so this may be another file: harmless, as
-        // the other side's copy is verified unchanged below and whatever content `to` now has is
-        // decided after the rename like any edit.
-        if (to !== undefined && tree.get(to)!.kind !== record.kind) to = undefined;
+        // Inode numbers are reused at once after a delete: a file must also keep its size and mtime (a
+        // rename does) to count as the same file. A file moved and edited is a delete and a create.
+        const now = to === undefined ? undefined : tree.get(to);
+        if (now === undefined || now.kind !== record.kind || (now.kind === 'file' && !sameFingerprint(was, now as SyncableEntry))) to = undefined;
       } else if (was.kind === 'file' && record.hash !== undefined) {
         const candidate = only(bySizeTime.get(`${was.size}:${was.mtimeMs}`));
         const entry = candidate === undefined ? undefined : tree.get(candidate);

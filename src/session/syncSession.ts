@@ -15,7 +15,7 @@ import type { Replica } from '../replica/replica';
 import { SnapshotStore, type StoredConflict } from '../store/snapshotStore';
 import type { RunOptions, SessionConfig } from './config';
 import type { SessionState, SyncEvent, SyncSummary } from './events';
-import { execute, type ActionOutcome } from './executor';
+import { execute, type ActionOutcome, type ExecutorOptions } from './executor';
 import { conflictCopyName } from './conflictName';
 import { MARKER_NAME, registerSession } from './rootMarker';
 import { snapshotFile } from './stateFile';
@@ -106,7 +106,7 @@ export class SyncSession {
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
-        if (direction === 'bidi' || store.base.size === 0) {
+        if (direction === 'bidi' || store.base.size === 0 || store.getMeta<boolean>('inFlight')) {
           await this.checkRoots(store);
           // A new session says at once whether it would close a loop (it connects anyway).
           if (store.base.size === 0 && !options.dryRun) await this.register();
@@ -255,9 +255,15 @@ export class SyncSession {
     if (plan.actions.length > 0) await this.register();
 
     this.setState('transferring');
+    // Until this run is folded in, the target may hold temp files or writes the snapshot does not know:
+    // a one-way run after an interrupted one looks at the target in full again.
+    if (plan.actions.length > 0) {
+      store.setMeta('inFlight', true);
+      await store.save();
+    }
     let done = 0;
     let bytes = 0;
-    const outcomes = await execute(plan.actions, this.sides, {
+    const executeOptions: ExecutorOptions = {
       preserve: this.config.preserve,
       followSymlinks: this.config.symlinks === 'follow',
       // Over SSH, many transfers in flight hide the round trips; on one machine, the disk is the limit.
@@ -273,13 +279,22 @@ export class SyncSession {
         }
         this.emit({ type: 'progress', done, total: plan.actions.length, bytes });
       },
-    });
+    };
+    // Renames first, and saved before anything else runs: the rest of the plan was decided in the world
+    // after them, and a run killed after a rename must not find the renamed file unknown to the base.
+    const renames = plan.actions.filter((a) => a.kind === 'rename');
+    const renamed = await execute(renames, this.sides, executeOptions);
+    if (renamed.length > 0) {
+      store.batch(() => {
+        for (const o of renamed) if (o.ok && o.moved) store.relocateBase(o.moved.from, o.moved.to);
+      });
+      await store.save();
+    }
+    const outcomes = [...renamed, ...(await execute(plan.actions.filter((a) => a.kind !== 'rename'), this.sides, executeOptions))];
 
     // Fold into the base only what happened.
     const racyAfter = started;
     store.batch(() => {
-      // Renames first: the rest of the plan was decided in the world after them.
-      for (const o of outcomes) if (o.ok && o.moved) store.relocateBase(o.moved.from, o.moved.to);
       for (const [path, record] of plan.agreements) store.setBase(path, markRacy(record, racyAfter));
       for (const path of plan.forgets) store.deleteBase(path);
       for (const o of outcomes) {
@@ -290,7 +305,10 @@ export class SyncSession {
       if (scope === undefined) store.replaceConflicts(plan.conflicts, Date.now());
       else store.replaceConflictsWhere(inScope, plan.conflicts, Date.now());
       const tier = { local: this.sides.local.tier, remote: this.sides.remote.tier };
-      store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed: outcomes.filter((o) => !o.ok).length, tier });
+      const failed = outcomes.filter((o) => !o.ok).length;
+      store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed, tier });
+      // A clean finish: the snapshot knows all that was written. (Failures may have left temp files.)
+      if (failed === 0 && !options.signal?.aborted) store.setMeta('inFlight', false);
     });
     await store.save();
     this.setState('idle');

@@ -661,14 +661,13 @@ describe('reconcile: details', () => {
     }
   });
 
-  test('an inode number reused after a delete at worst moves a file that is then overwritten: the result is right', () => {
+  test('an inode number reused after a delete is no rename: a file must keep its size and mtime', () => {
     // Remote deleted f; a new file g got f's inode number. Local still has f as agreed.
     const base = baseOf({ f: rec(file(8, 1000, undefined, { ino: 5, dev: 1 }), file(8, 1000, undefined, { ino: 7, dev: 1 }), 'hf') });
     const local = tree({ f: file(8, 1000, undefined, { ino: 5, dev: 1 }) });
     const remote = tree({ g: file(3, 9000, 'hg', { ino: 7, dev: 1 }) });
     const plan = reconcile(base, local, remote, policy({ direction: 'bidi' }));
-    // f goes (it was deleted on the peer, unchanged here) and g arrives with the peer's content.
-    assert.deepEqual(outcome(plan).actions, ['rename local g', 'copy local g']);
+    assert.deepEqual(outcome(plan).actions, ['delete local f', 'copy local g']);
   });
 
   test('a rename from a racy record waits for the hash of the other side\'s file, and needs it to match', () => {
