@@ -88,6 +88,14 @@ export class SyncSession {
     return snapshotFile(this.config.stateDir, this.config.localRoot, this.config.peer, this.config.name);
   }
 
+  /**
+   * Present while a run is writing (a file, not a snapshot field: no extra save on the hot path).
+   * Left behind by a run that was killed or failed, it makes the next one-way run compare in full.
+   */
+  private get inFlightFile(): string {
+    return `${this.snapshotFile}.inflight`;
+  }
+
   onEvent(listener: (event: SyncEvent) => void): () => void {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
@@ -106,7 +114,7 @@ export class SyncSession {
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
-        if (direction === 'bidi' || store.base.size === 0 || store.getMeta<boolean>('inFlight')) {
+        if (direction === 'bidi' || store.base.size === 0 || (await exists(this.inFlightFile))) {
           await this.checkRoots(store);
           // A new session says at once whether it would close a loop (it connects anyway).
           if (store.base.size === 0 && !options.dryRun) await this.register();
@@ -258,8 +266,8 @@ export class SyncSession {
     // Until this run is folded in, the target may hold temp files or writes the snapshot does not know:
     // a one-way run after an interrupted one looks at the target in full again.
     if (plan.actions.length > 0) {
-      store.setMeta('inFlight', true);
-      await store.save();
+      await fs.mkdir(this.config.stateDir, { recursive: true });
+      await fs.writeFile(this.inFlightFile, '');
     }
     let done = 0;
     let bytes = 0;
@@ -307,10 +315,10 @@ export class SyncSession {
       const tier = { local: this.sides.local.tier, remote: this.sides.remote.tier };
       const failed = outcomes.filter((o) => !o.ok).length;
       store.setMeta('lastRun', { at: Date.now(), direction: policy.direction, conflicts: plan.conflicts.length, failed, tier });
-      // A clean finish: the snapshot knows all that was written. (Failures may have left temp files.)
-      if (failed === 0 && !options.signal?.aborted) store.setMeta('inFlight', false);
     });
     await store.save();
+    // A clean finish: the snapshot knows all that was written. (Failures may have left temp files.)
+    if (plan.actions.length > 0 && outcomes.every((o) => o.ok) && !options.signal?.aborted) await fs.rm(this.inFlightFile, { force: true });
     this.setState('idle');
     const changed = targetUnscanned ? outcomes.filter((o) => !o.ok && o.error.code === 'Changed').map((o) => o.action.path) : [];
     const result = summary(outcomes.filter((o) => o.ok || !changed.includes(o.action.path)));
@@ -501,6 +509,13 @@ function topMost(paths: readonly RelPath[]): RelPath[] {
   const out: RelPath[] = [];
   for (const p of sorted) if (!out.some((o) => isWithin(p, o))) out.push(p);
   return out;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function countBaseFiles(store: SnapshotStore): number {
