@@ -69,7 +69,7 @@ export type HelperKind = 'node' | 'find';
 /** The helper chosen for a connection: node with the uploaded script, or GNU find alone. */
 export type HelperRuntime = { readonly kind: 'node'; readonly script: string } | { readonly kind: 'find' };
 
-const PROBE_TIMEOUT_MS = 15_000;
+const PROBE_TIMEOUT_MS = 8_000;
 export const MIN_NODE_MAJOR = 14;
 
 /**
@@ -79,10 +79,15 @@ export const MIN_NODE_MAJOR = 14;
  */
 export async function probeHelper(spawn: Spawn, sftp: Sftp, want: 'auto' | HelperKind, debug?: (m: string) => void): Promise<HelperRuntime | string> {
   const reasons: string[] = [];
+  let commandsHang = false;
   if (want !== 'find') {
     const node = await run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
     const version = node instanceof Error ? undefined : /^v(\d+)\.\d+/.exec(node.stdout.toString('utf8').trim());
-    if (node instanceof Error) reasons.push(`cannot run commands (${node.message})`);
+    if (node instanceof Error) {
+      reasons.push(`cannot run commands (${node.message})`);
+      // A server whose commands do not answer will not answer the next probe either.
+      commandsHang = /did not finish/.test(node.message);
+    }
     else if (!version) reasons.push('no node on the server');
     else if (Number(version[1]) < MIN_NODE_MAJOR) reasons.push(`node ${version[0]} on the server is older than ${MIN_NODE_MAJOR}`);
     else {
@@ -96,7 +101,7 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp, want: 'auto' | Helpe
     }
     debug?.(`helper: node unusable: ${reasons.join('; ')}`);
   }
-  if (want !== 'node') {
+  if (want !== 'node' && !commandsHang) {
     const find = await run(spawn, `LC_ALL=C find / -maxdepth 0 -printf 'ok%y\\0'`, '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
     if (!(find instanceof Error) && find.code === 0 && find.stdout.toString('latin1') === 'okd\0') return { kind: 'find' };
     reasons.push(find instanceof Error ? `cannot run commands (${find.message})` : 'no GNU find with -printf on the server');
