@@ -12,13 +12,17 @@ import { content, fileHashes, intFromEnv, rng, seedFromEnv, sha } from './faultH
  * dropped link or a server restart would). After each cut: no partial file at any target path; then a
  * clean run converges, with nothing lost and no temp file left.
  *
- *   SSH_SYNC_FAULT_CUTS       trials (default 6: after a cut, this sshd needs 8 s before it runs commands)
+ *   SSH_SYNC_FAULT_CUTS       trials; the test runs only when it is set (after a cut, the next connection
+ *                             to this sshd cannot run commands for a while, so each trial is slow, and
+ *                             the suite's other SSH tests are disturbed by the killed sessions)
  *   SSH_SYNC_FAULT_SEED       replay
  */
 
-const TRIALS = intFromEnv('SSH_SYNC_FAULT_CUTS', 6);
+const TRIALS = intFromEnv('SSH_SYNC_FAULT_CUTS', 0);
 
-describe('connection cut at random points', { skip: !sshdAvailable() && 'OpenSSH server not installed' }, () => {
+const skip = !sshdAvailable() ? 'OpenSSH server not installed' : TRIALS === 0 ? 'set SSH_SYNC_FAULT_CUTS=N to run N trials' : false;
+
+describe('connection cut at random points', { skip }, () => {
   let sshd: SshdFixture;
   let work: string;
   before(async () => {

@@ -69,7 +69,7 @@ export type HelperKind = 'node' | 'find';
 /** The helper chosen for a connection: node with the uploaded script, or GNU find alone. */
 export type HelperRuntime = { readonly kind: 'node'; readonly script: string } | { readonly kind: 'find' };
 
-const PROBE_TIMEOUT_MS = 8_000;
+const PROBE_TIMEOUT_MS = 15_000;
 export const MIN_NODE_MAJOR = 14;
 
 /**
