@@ -1,17 +1,21 @@
 import type { Action } from '../engine/plan';
 import type { SyncEvent, SyncSummary } from '../session/events';
+import { LineBuffer, type LineSink } from './lineBuffer';
 
 /** Renders session events for a terminal: one line per action as it happens, a summary at the end. */
 export class TextOutput {
   private progressShown = false;
+  private readonly out: LineBuffer;
 
   constructor(
-    private readonly out: NodeJS.WriteStream,
+    out: LineSink,
     private readonly err: NodeJS.WriteStream,
     private readonly quiet: boolean,
     /** Put before every line (the peer, when several run at once). */
     private readonly prefix = '',
-  ) {}
+  ) {
+    this.out = new LineBuffer(out);
+  }
 
   event(e: SyncEvent): void {
     switch (e.type) {
@@ -48,6 +52,7 @@ export class TextOutput {
     this.clearProgress();
     if (s.halted) {
       this.errLine(`HALTED: ${s.halted}`);
+      this.out.flush();
       return;
     }
     const parts = [
@@ -63,6 +68,7 @@ export class TextOutput {
     ].filter(Boolean);
     const state = s.dryRun ? 'dry run' : s.failed || s.problems ? 'finished with errors' : s.conflicts ? 'finished with conflicts' : 'in sync';
     this.line(`${state}: ${parts.join(', ')} (${formatBytes(s.bytes)} in ${(s.durationMs / 1000).toFixed(2)} s)`);
+    this.out.flush();
   }
 
   line(text: string): void {
@@ -72,6 +78,7 @@ export class TextOutput {
 
   errLine(text: string): void {
     this.clearProgress();
+    this.out.flush();
     this.err.write(`${this.prefix}${text}\n`);
   }
 

@@ -11,6 +11,7 @@ import { parseArgs, usage, type FlagSpec } from './args';
 import { ContinuousRunner } from '../session/continuous';
 import { COMMON, EXIT, exitCode, openSession, peerKey, stateDirOf, type Io, type OpenSession } from './common';
 import { HELP } from './help';
+import { LineBuffer } from './lineBuffer';
 import { jsonEvent, TextOutput } from './output';
 
 const SYNC_FLAGS: Record<string, FlagSpec> = {
@@ -189,14 +190,21 @@ interface Output {
 function attachOutput(session: SyncSession, flags: Map<string, string | boolean | number>, io: Io, prefix: string): Output {
   if (flags.get('json')) {
     const peer = prefix ? { peer: session.config.peer } : {};
-    const write = (obj: object) => io.stdout.write(`${JSON.stringify({ ...obj, ...peer })}\n`);
+    const out = new LineBuffer(io.stdout);
+    const write = (obj: object) => out.write(`${JSON.stringify({ ...obj, ...peer })}\n`);
     session.onEvent((e) => {
       const line = jsonEvent(e);
       if (line) write(JSON.parse(line));
     });
     return {
-      summary: (s) => write({ type: 'summary', ...s, tier: { local: session.sides.local.tier, remote: session.sides.remote.tier } }),
-      error: (message) => write({ type: 'error', message }),
+      summary: (s) => {
+        write({ type: 'summary', ...s, tier: { local: session.sides.local.tier, remote: session.sides.remote.tier } });
+        out.flush();
+      },
+      error: (message) => {
+        write({ type: 'error', message });
+        out.flush();
+      },
     };
   }
   const text = new TextOutput(io.stdout, io.stderr, !!flags.get('quiet'), prefix);
