@@ -25,10 +25,22 @@ export function intFromEnv(name: string, fallback: number): number {
 }
 
 /**
+ * Remembered hashes for `fileHashes`, keyed by absolute path, valid while the file's identity and
+ * timestamps are unchanged (see `fileHashes`).
+ */
+export type HashCache = Map<string, { readonly key: string; readonly hash: string }>;
+
+/**
  * Every regular file under root (relative path -> sha256), temp files included; only the loop marker
  * at the root (session bookkeeping, never synced) is left out.
+ *
+ * With a cache, a file whose dev, inode, size, mtime and ctime (ns) are what they were when it was
+ * hashed is not read again. ctime cannot be set from user space and changes on every write, chmod and
+ * rename, so an unchanged ctime means unchanged content, provided the file had not been touched in the
+ * last second before it was hashed (timestamps come from a coarse clock: a write in the same tick could
+ * keep the ctime). Files changed that recently are hashed every time.
  */
-export async function fileHashes(root: string): Promise<Map<string, string>> {
+export async function fileHashes(root: string, cache?: HashCache): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (dir: string, rel: string) => {
     for (const e of await fs.readdir(dir, { withFileTypes: true })) {
@@ -36,11 +48,25 @@ export async function fileHashes(root: string): Promise<Map<string, string>> {
       const r = rel ? `${rel}/${e.name}` : e.name;
       const abs = nodePath.join(dir, e.name);
       if (e.isDirectory()) await walk(abs, r);
-      else if (e.isFile()) out.set(r, createHash('sha256').update(await fs.readFile(abs)).digest('hex'));
+      else if (e.isFile()) out.set(r, cache ? await cachedHash(abs, cache) : createHash('sha256').update(await fs.readFile(abs)).digest('hex'));
     }
   };
   await walk(root, '');
   return out;
+}
+
+async function cachedHash(abs: string, cache: HashCache): Promise<string> {
+  const before = await fs.stat(abs, { bigint: true });
+  const key = `${before.dev}:${before.ino}:${before.size}:${before.mtimeNs}:${before.ctimeNs}`;
+  const known = cache.get(abs);
+  if (known?.key === key) return known.hash;
+  const startedNs = BigInt(Date.now()) * 1_000_000n;
+  const hash = createHash('sha256').update(await fs.readFile(abs)).digest('hex');
+  const after = await fs.stat(abs, { bigint: true });
+  const stable = `${after.dev}:${after.ino}:${after.size}:${after.mtimeNs}:${after.ctimeNs}` === key;
+  if (stable && after.ctimeNs < startedNs - 1_000_000_000n) cache.set(abs, { key, hash });
+  else cache.delete(abs);
+  return hash;
 }
 
 export function sha(data: Buffer | string): string {

@@ -37,6 +37,18 @@ export interface SshdFixture {
   readonly clientKey: KeyPair;
   /** Kills the per-connection sshd processes (the listener stays up): a connection cut mid-session. */
   killSessions(): number;
+  /**
+   * Like `killSessions`, for the connections of one user only: a connection is cut only when every
+   * process of it is sshd itself or runs as `user`, so a session running anything else (a root shell
+   * sourcing its start-up files, say) is never killed half-way. Returns the number of processes killed.
+   */
+  killSessionsOf(user: string): number;
+  /**
+   * The live processes of `user`'s connections to this server: the listener's descendants (as
+   * `killSessionsOf` picks them), and commands of such sessions that outlived them (re-parented; known
+   * by the SSH_CONNECTION sshd gave them, which names this server's port).
+   */
+  sessionProcessesOf(user: string): number[];
   authorize(publicLine: string): void;
   /** `[127.0.0.1]:port type key`, hashed (`|1|salt|hash`) when asked. */
   knownHostsLine(hashed?: boolean): string;
@@ -134,6 +146,36 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture>
   }
   const running = child;
 
+  const sessionProcessesOf = (user: string): number[] => {
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    // One `ps` for the whole table (cheaper than a pgrep per level when cutting many times); zombies
+    // (killed, not yet reaped) are gone already.
+    const procs = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,uid=,stat=,comm='], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null && !m[4].startsWith('Z'))
+      .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), uid: Number(m[3]), comm: m[5].trim() }));
+    const tree = (pid: number): typeof procs => procs.filter((p) => p.ppid === pid).flatMap((p) => [p, ...tree(p.pid)]);
+    const found = new Set<number>();
+    for (const connection of procs.filter((p) => p.ppid === running.pid)) {
+      const members = [connection, ...tree(connection.pid)];
+      // Anything run as someone else (a root shell sourcing its start-up files, say) is not ours to cut.
+      if (members.every((p) => p.uid === uid || /^sshd/.test(p.comm))) for (const p of members) found.add(p.pid);
+    }
+    for (const p of procs) {
+      if (p.uid !== uid || found.has(p.pid)) continue;
+      let env = '';
+      try {
+        env = readFileSync(`/proc/${p.pid}/environ`, 'latin1');
+      } catch {
+        continue; // exited meanwhile
+      }
+      const connection = env.split('\0').find((v) => v.startsWith('SSH_CONNECTION='));
+      if (connection?.trim().endsWith(` 127.0.0.1 ${port}`)) found.add(p.pid);
+    }
+    return [...found];
+  };
+
   const knownHostsLine = (hashed = false) => {
     const name = `[127.0.0.1]:${port}`;
     if (!hashed) return `${name} ${hostKey.publicLine.split(/\s+/).slice(0, 2).join(' ')}`;
@@ -170,6 +212,22 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture>
       }
       return pids.length;
     },
+    killSessionsOf(user) {
+      // Two sweeps: a command the session was starting as the first one ran may have missed it.
+      let killed = 0;
+      for (let sweep = 0; sweep < 2; sweep++) {
+        for (const pid of sessionProcessesOf(user)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+            killed++;
+          } catch {
+            // already gone
+          }
+        }
+      }
+      return killed;
+    },
+    sessionProcessesOf: (user) => sessionProcessesOf(user),
     authorize(publicLine) {
       writeFileSync(authorizedKeys, publicLine + '\n', { flag: 'a' });
     },
