@@ -406,7 +406,7 @@ async function benchContinuous(T, L, remote, pushName, broken) {
   const files = Array.from({ length: 10 }, (_, i) => `d002/s0${i % 10}/f0${10 + i}.dat`).filter((f) => existsSync(path.join(L, path.dirname(f))));
   log(`\n== continuous: ${EDITS} edits, save -> remote has it`);
   const variants = [
-    { tool: 'ssh-sync watch (default cool-off 100 ms)', extra: [] },
+    { tool: 'ssh-sync watch (default cool-off 30 ms)', extra: [] },
     { tool: 'ssh-sync watch --cooloff-ms 0', extra: ['--cooloff-ms', '0'] },
   ];
   for (const v of variants) {

@@ -34,7 +34,7 @@ Sync options:
   --state-dir DIR                where snapshots live (default $XDG_STATE_HOME/ssh-sync)
   --continuous                   after the first sync keep watching and sync each change (Ctrl-C stops)
   --interval SECONDS             after the first sync run again every SECONDS (no change events needed)
-  --cooloff-ms N                 quiet time after a change before it is synced (default 100)
+  --cooloff-ms N                 quiet time after a change before it is synced (default 30)
   --remote-poll-seconds N        how often a peer without change events is listed (default 5)
   --json                         one JSON object per event, then a summary
   --quiet                        only conflicts, problems and the summary

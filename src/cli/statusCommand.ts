@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { quietRunFile } from '../session/stateFile';
 import { SnapshotStore } from '../store/snapshotStore';
 import { parseArgs, usage } from './args';
 import { COMMON, EXIT, stateDirOf, type Io } from './common';
@@ -18,12 +19,18 @@ export async function statusCommand(argv: string[], io: Io): Promise<number> {
       const meta = store.getMeta<{ localRoot: string; peer: string; name?: string }>('session');
       const cfg = store.getMeta<{ direction: string }>('config');
       const last = store.getMeta<{ at: number; failed: number; tier?: { local: string; remote: string } }>('lastRun');
+      // A run that found nothing to do leaves only its time beside the snapshot.
+      const quiet = await fs
+        .readFile(quietRunFile(path.join(stateDir, f)), 'utf8')
+        .then((t) => Number((JSON.parse(t) as { at?: unknown }).at) || 0)
+        .catch(() => 0);
+      const lastAt = Math.max(last?.at ?? 0, quiet);
       rows.push({
         session: meta?.name ?? f.replace(/\.db$/, ''),
         local: meta?.localRoot,
         peer: meta?.peer,
         direction: cfg?.direction,
-        lastRun: last ? new Date(last.at).toISOString() : undefined,
+        lastRun: lastAt > 0 ? new Date(lastAt).toISOString() : undefined,
         tier: last?.tier?.remote,
         synchronized: [...store.base.values()].filter((r) => r.kind !== 'dir').length,
         pending: last?.failed ?? 0,

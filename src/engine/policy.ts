@@ -31,6 +31,11 @@ export interface ReconcilePolicy {
    */
   readonly copyWithin?: Partial<Record<Side, boolean>>;
   readonly cheapHash?: Partial<Record<Side, boolean>>;
+  /**
+   * Sides whose names ignore case (two names differing only in case are one file there): names that
+   * would collide there become problems (see caseClash.ts). Default: none.
+   */
+  readonly caseInsensitive?: Partial<Record<Side, boolean>>;
 }
 
 export function otherSide(side: Side): Side {

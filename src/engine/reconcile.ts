@@ -3,6 +3,7 @@ import { classify, isChanged, type Change } from './change';
 import { isSyncable, sameContent, sameMetadata, withoutHash, type SyncableEntry, type Tree } from './entry';
 import { ancestors, compareParentFirst, depth, isWithin, ROOT, type RelPath } from './path';
 import type { Action, Conflict, ConflictKind, HashRequest, Plan, Skip } from './plan';
+import { describeCaseClash, findCaseClashes } from './caseClash';
 import { copiesWithin } from './copies';
 import { applyMoves, detectMoves } from './moves';
 import { otherSide, type ReconcilePolicy, type Side } from './policy';
@@ -17,6 +18,8 @@ import { otherSide, type ReconcilePolicy, type Side } from './policy';
  *   an unreadable directory never reads as "everything in it was deleted".
  * - Excluded paths are never compared, copied or deleted, and their base records are left alone.
  * - A directory is deleted only when everything under it on that side is deleted by the same plan.
+ * - On a side whose names ignore case (`policy.caseInsensitive`), no two names that differ only in case
+ *   are made to land on one: each such path becomes a problem and is left alone like one.
  */
 export function reconcile(base: Base, local: Tree, remote: Tree, policy: ReconcilePolicy): Plan {
   for (const [side, tree] of [['local', local], ['remote', remote]] as const) {
@@ -27,9 +30,10 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
   const sources: Side[] = policy.direction === 'push' ? ['local'] : policy.direction === 'pull' ? ['remote'] : ['local', 'remote'];
   const detection = detectMoves(base, local, remote, sources, policy.isExcluded);
   let moves = detection.moves;
+  const clashes = new Map<RelPath, { side: Side; message: string }>();
   for (;;) {
     const world = applyMoves(base, local, remote, moves);
-    const plan = new Reconciler(world.base, world.local, world.remote, policy).run();
+    const plan = new Reconciler(world.base, world.local, world.remote, policy, clashes).run();
     // A rename into or out of a path that is left alone (a conflict, a problem, a skip) would touch it:
     // decide again without that rename.
     const untouchable = [...plan.conflicts.map((c) => c.path), ...plan.problems.map((p) => p.path), ...plan.skips.map((s) => s.path)];
@@ -40,6 +44,16 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
     }
     const renames: Action[] = moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
     const copies = copiesWithin(plan.actions, world.base, { local: world.local, remote: world.remote }, policy);
+    // Names that would collide on a case-insensitive side: decide again with them left alone.
+    let clashed = false;
+    for (const clash of findCaseClashes([...renames, ...copies.actions], world, policy.caseInsensitive)) {
+      for (const path of clash.paths) {
+        if (clashes.has(path)) continue;
+        clashes.set(path, { side: clash.side, message: describeCaseClash(clash) });
+        clashed = true;
+      }
+    }
+    if (clashed) continue;
     return { ...plan, actions: [...renames, ...copies.actions], hashRequests: [...detection.hashRequests, ...plan.hashRequests, ...copies.hashRequests] };
   }
 }
@@ -75,11 +89,17 @@ class Reconciler {
     private readonly local: Tree,
     private readonly remote: Tree,
     private readonly policy: ReconcilePolicy,
+    /** Paths that would collide with another name on a case-insensitive side: problems, left alone. */
+    private readonly clashes: ReadonlyMap<RelPath, { side: Side; message: string }> = new Map(),
   ) {}
 
   run(): Plan {
     const paths = new Set<RelPath>([...this.base.keys(), ...this.local.keys(), ...this.remote.keys()]);
     paths.delete(ROOT);
+    for (const [path, { side, message }] of this.clashes) {
+      this.problems.push({ path, side, message });
+      this.blocked.add(path);
+    }
     const ordered = [...paths].sort(compareParentFirst);
     for (const path of ordered) this.classifyPath(path);
     for (const path of ordered) {
@@ -102,18 +122,23 @@ class Reconciler {
     const l = this.local.get(path);
     const r = this.remote.get(path);
     for (const [side, entry] of [['local', l], ['remote', r]] as const) {
-      if (entry?.kind === 'problem') {
+      // A clashing name is reported as the clash (see run()).
+      if (entry?.kind === 'problem' && !this.clashes.has(path)) {
         this.problems.push({ path, side, message: entry.message });
-        this.blocked.add(path);
       }
+      if (entry?.kind === 'problem') this.blocked.add(path);
     }
     const record = this.base.get(path);
     const local = isSyncable(l) ? l : undefined;
     const remote = isSyncable(r) ? r : undefined;
     const lc = classify(record, record?.local, local, this.policy.preserve, 'local');
     const rc = classify(record, record?.remote, remote, this.policy.preserve, 'remote');
-    if (lc.needsHash) this.hashRequests.push({ path, side: 'local' });
-    if (rc.needsHash) this.hashRequests.push({ path, side: 'remote' });
+    // One-way with overwrite 'always': a changed source is copied whatever the target holds, so a racy
+    // target record need not be confirmed by hash first (the write still checks the target's fingerprint).
+    const source = this.policy.direction === 'push' ? 'local' : this.policy.direction === 'pull' ? 'remote' : undefined;
+    const targetHashMoot = source !== undefined && this.policy.overwrite === 'always' && isChanged(source === 'local' ? lc.change : rc.change);
+    if (lc.needsHash && !(targetHashMoot && source === 'remote')) this.hashRequests.push({ path, side: 'local' });
+    if (rc.needsHash && !(targetHashMoot && source === 'local')) this.hashRequests.push({ path, side: 'remote' });
     this.states.set(path, { record, local, remote, localChange: lc.change, remoteChange: rc.change });
     if (isChanged(lc.change)) for (const a of ancestors(path)) this.dirty.local.add(a);
     if (isChanged(rc.change)) for (const a of ancestors(path)) this.dirty.remote.add(a);

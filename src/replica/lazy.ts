@@ -87,6 +87,15 @@ export class LazyReplica implements Replica {
   async rename(from: RelPath, to: RelPath, expect: SyncableEntry): Promise<void> {
     return (await this.get()).rename(from, to, expect);
   }
+  async caseInsensitive(): Promise<boolean> {
+    const inner = await this.get();
+    return inner.caseInsensitive ? inner.caseInsensitive() : false;
+  }
+  async listNames(dir: RelPath): Promise<string[]> {
+    const inner = await this.get();
+    if (!inner.listNames) throw new Error(`${this.description} cannot list names`);
+    return inner.listNames(dir);
+  }
   async watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
     return (await this.get()).watch(options, listener);
   }

@@ -71,6 +71,12 @@ export interface Replica {
   read(path: RelPath): Promise<Readable>;
   readSymlink(path: RelPath): Promise<string>;
   /**
+   * True when writeFile usually returns the SHA-256 of the bytes written as the entry's `hash`, computed
+   * where the data lands (a remote helper, on the server's CPU): the caller then need not hash while
+   * sending. Any one write may still come back without it.
+   */
+  readonly hashesWrites?: boolean;
+  /**
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).
    */
@@ -89,6 +95,17 @@ export interface Replica {
    * already holds. Absent where the side cannot copy cheaply.
    */
   copyWithin?(from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string): Promise<FileEntry>;
+
+  /**
+   * True when names here ignore case ('README.md' and 'Readme.md' are one file): probed at the root
+   * with a temp file (see caseProbe.ts); the session asks once. Absent: taken as case-sensitive.
+   */
+  caseInsensitive?(): Promise<boolean>;
+  /**
+   * The names in one directory as stored (NFC, temp files left out): tells under which case a name
+   * found by a lookup is really stored on a case-insensitive side.
+   */
+  listNames?(dir: RelPath): Promise<string[]>;
 
   /** Starts watching the root for changes (continuous mode). */
   watch(options: WatchOptions, listener: WatchListener): Promise<Watcher>;

@@ -6,7 +6,12 @@ export function conflictCopyName(name: string, peer: string, when: Date, n = 1):
   const stamp = when.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const dot = name.lastIndexOf('.');
   const hasExt = dot > 0;
-  const stem = hasExt ? name.slice(0, dot) : name;
+  let stem = hasExt ? name.slice(0, dot) : name;
   const ext = hasExt ? name.slice(dot) : '';
-  return `${stem}.conflict-${peer}-${stamp}${n > 1 ? `-${n}` : ''}${ext}`;
+  const tail = `.conflict-${peer}-${stamp}${n > 1 ? `-${n}` : ''}${ext}`;
+  // Within the usual 255-byte name limit: a long name gives up the end of its stem, never the tail.
+  while (stem.length > 1 && Buffer.byteLength(stem + tail) > MAX_NAME_BYTES) stem = [...stem].slice(0, -1).join('');
+  return `${stem}${tail}`;
 }
+
+const MAX_NAME_BYTES = 255;

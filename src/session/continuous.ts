@@ -6,6 +6,14 @@ import type { Replica, Watcher } from '../replica/replica';
 import type { SyncSummary } from './events';
 import type { SyncSession } from './syncSession';
 
+/**
+ * Quiet time after a change before it is synced. An editor's save is a burst of events within a
+ * millisecond or two; 30 ms covers it with room to spare while keeping save-to-peer latency low. A file
+ * still being written when it is sent is caught anyway: the copy re-checks the source after reading it
+ * and the target before replacing it, and a refused copy is simply retried.
+ */
+export const DEFAULT_COOLOFF_MS = 30;
+
 export interface ContinuousOptions {
   /** 'continuous': watch both sides and sync each change; 'interval': a full run every intervalSeconds. */
   readonly mode: 'continuous' | 'interval';
@@ -32,6 +40,14 @@ export interface LiveStatus {
 const BULK_THRESHOLD = 2000;
 /** A stream of changes still syncs at least this often. */
 const MAX_DELAY_MS = 1000;
+/**
+ * A path gone from the local side may be the first half of a rename whose other half (the new name) is
+ * still on its way from the watcher: a small batch holding one waits this long after its last event,
+ * so that the rename is carried out as one (not as a delete and a copy). Saves are not delayed.
+ */
+const RENAME_PAIR_MS = 150;
+/** Batches larger than this are not checked for a pending rename half. */
+const RENAME_PAIR_MAX_PATHS = 64;
 const ERROR_RETRY_MS = 5000;
 
 /**
@@ -46,6 +62,7 @@ export class ContinuousRunner {
   private fullPending = false;
   private timer: NodeJS.Timeout | undefined;
   private firstDirtyAt = 0;
+  private lastDirtyAt = 0;
   /** After a failed sync, the next one waits until then. */
   private retryAt = 0;
   private flushing: Promise<void> | undefined;
@@ -132,6 +149,7 @@ export class ContinuousRunner {
   private markDirty(paths: readonly RelPath[]): void {
     if (this.stopped) return;
     if (this.dirty.size === 0) this.firstDirtyAt = Date.now();
+    this.lastDirtyAt = Date.now();
     for (const p of paths) this.dirty.add(p);
     this.update({ queued: this.dirty.size });
     this.schedule();
@@ -145,7 +163,7 @@ export class ContinuousRunner {
   private schedule(): void {
     if (this.stopped || this.options.mode === 'interval') return;
     if (this.timer) clearTimeout(this.timer);
-    const cooloff = this.options.cooloffMs ?? 100;
+    const cooloff = this.options.cooloffMs ?? DEFAULT_COOLOFF_MS;
     const wait = Math.max(Math.min(cooloff, Math.max(0, this.firstDirtyAt + MAX_DELAY_MS - Date.now())), this.retryAt - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -156,6 +174,8 @@ export class ContinuousRunner {
   private async flush(): Promise<void> {
     if (this.flushing || this.stopped) return;
     if (this.dirty.size === 0 && !this.fullPending) return;
+    if (await this.renameHalfPending()) return;
+    if (this.flushing || this.stopped) return;
     const paths = [...this.dirty];
     const full = this.fullPending || paths.length > BULK_THRESHOLD;
     this.dirty.clear();
@@ -183,6 +203,23 @@ export class ContinuousRunner {
       this.changedUnderway.clear();
     }
     if (this.dirty.size > 0 || this.fullPending) this.schedule();
+  }
+
+  /** True (and the flush put off) while a small batch with a locally gone path may still get its pair. */
+  private async renameHalfPending(): Promise<boolean> {
+    if (this.fullPending || this.dirty.size > RENAME_PAIR_MAX_PATHS || !this.watchedSides().includes('local')) return false;
+    if (this.lastDirtyAt + RENAME_PAIR_MS <= Date.now()) return false;
+    const local = this.session.sides.local;
+    const gone = await Promise.all([...this.dirty].map((p) => local.stat(p).then((e) => e === undefined, () => false)));
+    if (!gone.some(Boolean) || this.stopped) return false;
+    // New events meanwhile set their own timer; else wait out the rest of the pairing time.
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, Math.max(0, this.lastDirtyAt + RENAME_PAIR_MS - Date.now()));
+    }
+    return true;
   }
 
   private scheduleInterval(): void {

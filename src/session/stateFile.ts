@@ -20,3 +20,11 @@ export function snapshotFile(stateDir: string, localRoot: string, peer: string, 
   const label = path.basename(localRoot).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 32) || 'root';
   return path.join(stateDir, `${label}-${id}.db`);
 }
+
+/**
+ * Beside a snapshot: when a run last found nothing to do. Such a run does not save the snapshot (a
+ * large one costs more to write than the whole run), so `status` reads the time from here.
+ */
+export function quietRunFile(snapshot: string): string {
+  return `${snapshot}.checked`;
+}

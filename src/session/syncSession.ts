@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EventEmitter } from 'node:events';
 import type { BaseRecord } from '../engine/base';
-import type { Tree } from '../engine/entry';
+import { changedSince } from '../engine/changedSince';
+import { isSyncable, type Tree } from '../engine/entry';
 import { Filter } from '../engine/filter';
 import { guard } from '../engine/guard';
 import { ancestors, baseName, compareParentFirst, isWithin, join, parentOf, ROOT, type RelPath } from '../engine/path';
@@ -16,9 +17,10 @@ import { SnapshotStore, type StoredConflict } from '../store/snapshotStore';
 import type { RunOptions, SessionConfig } from './config';
 import type { SessionState, SyncEvent, SyncSummary } from './events';
 import { execute, type ActionOutcome, type ExecutorOptions } from './executor';
+import { CaseFolding, markStoredCase, outermostCreated, storedUnderOtherCase } from './caseFolding';
 import { conflictCopyName } from './conflictName';
 import { MARKER_NAME, registerSession } from './rootMarker';
-import { snapshotFile } from './stateFile';
+import { quietRunFile, snapshotFile } from './stateFile';
 
 /**
  * A record whose mtime is this close to the scan is confirmed by hash next time ("racy git"): an edit
@@ -49,6 +51,8 @@ export class SyncSession {
   private queue: Promise<unknown> = Promise.resolve();
   /** Recorded in the roots' loop markers (once per session object). */
   private registered = false;
+  /** Which sides ignore case in names (probed once each, when first written to). */
+  private readonly caseFolding = new CaseFolding();
 
   constructor(
     readonly config: SessionConfig,
@@ -114,13 +118,19 @@ export class SyncSession {
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
-        if (direction === 'bidi' || store.base.size === 0 || (await exists(this.inFlightFile))) {
+        const interrupted = await exists(this.inFlightFile);
+        if (direction === 'bidi' || store.base.size === 0 || interrupted) {
           await this.checkRoots(store);
           // A new session says at once whether it would close a loop (it connects anyway).
           if (store.base.size === 0 && !options.dryRun) await this.register();
           this.setState('scanning');
-          const trees = await this.scanBoth(ROOT);
-          return (await this.syncTrees(store, trees, options, started, undefined)).summary;
+          const scanned = await this.scanBoth(ROOT);
+          // After an interrupted run the target may hold writes the snapshot does not know: all of it.
+          const scope = store.base.size > 0 && !interrupted ? this.narrow(store, scanned) : undefined;
+          if (scope === 'nothing') return this.nothingToDo(direction, options, started);
+          const within = scopeTest(scope);
+          const trees = scope ? { local: subtree(scanned.local, within), remote: subtree(scanned.remote, within) } : scanned;
+          return (await this.syncTrees(store, trees, options, started, scope)).summary;
         }
         const source: Side = direction === 'push' ? 'local' : 'remote';
         const target = otherSide(source);
@@ -128,14 +138,50 @@ export class SyncSession {
         else await this.checkLocalRoot();
         this.setState('scanning');
         const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks });
-        const trees = { [source]: scanned, [target]: recordedTree(store, target) } as Record<Side, Tree>;
-        const first = await this.syncTrees(store, trees, options, started, undefined, () => this.checkRoots(store), undefined, true);
+        const scope = this.narrow(store, { [source]: scanned });
+        if (scope === 'nothing') return this.nothingToDo(direction, options, started);
+        const within = scopeTest(scope);
+        const trees = { [source]: scope ? subtree(scanned, within) : scanned, [target]: recordedTree(store, target, within) } as Record<Side, Tree>;
+        const first = await this.syncTrees(store, trees, options, started, scope, () => this.checkRoots(store), undefined, true);
         if (first.changed.length === 0 || options.dryRun || options.signal?.aborted) return first.summary;
         // The target had changed where we wrote: look at those paths on both sides and decide again.
         const again = await this.syncPathsNow(store, first.changed, options, started);
         return mergeSummaries([first.summary, again], Date.now() - started);
       });
     });
+  }
+
+  /**
+   * What a run with a snapshot has to decide about. Only what changed since the snapshot (see
+   * changedSince) and what is in conflict needs a decision; everything else is as the snapshot recorded
+   * it on both sides. 'nothing': nothing changed. A scope: only known paths changed (and few enough to
+   * list): decide about just those, as an editor save does. Undefined: the whole tree (new paths may be
+   * renames or copies, which are found across the whole tree).
+   */
+  private narrow(store: SnapshotStore, scanned: Partial<Record<Side, Tree>>): Scope | 'nothing' | undefined {
+    const paths: RelPath[] = store.conflicts().map((c) => c.path);
+    let created = false;
+    for (const side of ['local', 'remote'] as const) {
+      const tree = scanned[side];
+      if (!tree) continue;
+      const changes = changedSince(store.base, side, tree, this.config.preserve);
+      paths.push(...changes.paths);
+      created ||= changes.created;
+    }
+    if (paths.length === 0) return 'nothing';
+    if (created || paths.length > NARROW_MAX_PATHS) return undefined;
+    const roots = topMost(paths);
+    return { roots, parents: new Set(roots.flatMap((p) => ancestors(p))) };
+  }
+
+  /** A run that found nothing changed since the snapshot: no plan, no connection, no save. */
+  private async nothingToDo(direction: Direction, options: RunOptions, started: number): Promise<SyncSummary> {
+    const empty: Plan = { actions: [], agreements: new Map(), forgets: [], conflicts: [], skips: [], problems: [], hashRequests: [] };
+    const summary = summarise(direction, empty, [], !!options.dryRun, undefined, Date.now() - started);
+    if (!options.dryRun) await fs.writeFile(quietRunFile(this.snapshotFile), JSON.stringify({ at: Date.now() })).catch(() => undefined);
+    this.setState('idle');
+    this.emit({ type: 'done', summary });
+    return summary;
   }
 
   /**
@@ -167,7 +213,32 @@ export class SyncSession {
         if (entry) trees[side].set(dir, entry);
       }
     }
+    // A lookup on a side that ignores case may have found a name stored under another case.
+    await this.correctCaseViews(store, trees, [...scope, ...parents]);
     return (await this.syncTrees(store, trees, options, started, { roots: scope, parents })).summary;
+  }
+
+  /**
+   * A one-way run takes its target to be as the snapshot recorded it. Where the target ignores case, a
+   * new name may meet one stored there under another case since: that one goes into the target's tree
+   * (see markStoredCase), so the engine sees the clash. True when there was one.
+   */
+  private async lookAtStoredCase(plan: Plan, trees: Record<Side, Tree>, direction: Direction): Promise<boolean> {
+    const target: Side = direction === 'push' ? 'remote' : 'local';
+    if (direction === 'bidi' || !this.caseFolding.sides[target]) return false;
+    const found = await storedUnderOtherCase(this.sides[target], trees[target], outermostCreated(plan, target));
+    markStoredCase(trees[target], found);
+    return found.length > 0;
+  }
+
+  /** Corrects the views of written-to, case-insensitive sides where a path the snapshot does not know was found under another case. */
+  private async correctCaseViews(store: SnapshotStore, trees: Record<Side, Tree>, looked: readonly RelPath[]): Promise<void> {
+    const written: Side[] = this.config.direction === 'push' ? ['remote'] : this.config.direction === 'pull' ? ['local'] : ['local', 'remote'];
+    for (const side of written) {
+      const unknown = looked.filter((p) => trees[side].has(p) && !store.base.has(p));
+      if (unknown.length === 0 || !(await this.caseFolding.ignoresCase(side, this.sides[side]))) continue;
+      markStoredCase(trees[side], await storedUnderOtherCase(this.sides[side], trees[side], unknown));
+    }
   }
 
   /** Open conflicts recorded by the last run. */
@@ -232,7 +303,7 @@ export class SyncSession {
     targetUnscanned = false,
   ): Promise<{ summary: SyncSummary; changed: RelPath[] }> {
     this.setState('reconciling');
-    const inScope = (p: RelPath) => scope === undefined || scope.parents.has(p) || scope.roots.some((r) => isWithin(p, r));
+    const inScope = scopeTest(scope);
     const base = scope === undefined ? store.base : new Map([...store.base].filter(([p]) => inScope(p)));
     const policyNow = (): ReconcilePolicy => (resolving ? { ...this.policy(), direction: resolving, overwrite: 'always', deletes: true } : this.policy());
     let policy = policyNow();
@@ -241,6 +312,22 @@ export class SyncSession {
       await beforeWrite();
       // The peer is connected now: what it can do (copies, cheap hashes) may change the plan.
       policy = policyNow();
+      plan = await this.plan(base, trees, policy);
+    }
+    // Until this run is folded in, the target may hold temp files or writes the snapshot does not know
+    // (the case probe below writes one too): a one-way run after an interrupted one looks at the target
+    // in full again. Marked before anything is written; a run that writes nothing after all unmarks.
+    const markedHere = plan.actions.length > 0 && !options.dryRun && !(await exists(this.inFlightFile));
+    if (markedHere) {
+      await fs.mkdir(this.config.stateDir, { recursive: true });
+      await fs.writeFile(this.inFlightFile, '');
+    }
+    // Names differing only in case collide on a side that ignores case: the engine must know which do.
+    if (plan.actions.length > 0 && !options.dryRun && (await this.caseFolding.learn(plan, this.sides))) {
+      policy = policyNow();
+      plan = await this.plan(base, trees, policy);
+    }
+    if (targetUnscanned && scope === undefined && !options.dryRun && (await this.lookAtStoredCase(plan, trees, policy.direction))) {
       plan = await this.plan(base, trees, policy);
     }
     for (const p of plan.problems) this.emit({ type: 'problem', ...p });
@@ -252,6 +339,7 @@ export class SyncSession {
     const summary = (outcomes: ActionOutcome[], halted?: string): SyncSummary =>
       summarise(policy.direction, plan, outcomes, !!options.dryRun, halted, Date.now() - started);
     if (verdict.halt) {
+      if (markedHere) await fs.rm(this.inFlightFile, { force: true });
       this.setState('halted');
       return { summary: summary([], `${verdict.reason}. Nothing was changed. Check both folders; run again with --force to go ahead.`), changed: [] };
     }
@@ -263,9 +351,7 @@ export class SyncSession {
     if (plan.actions.length > 0) await this.register();
 
     this.setState('transferring');
-    // Until this run is folded in, the target may hold temp files or writes the snapshot does not know:
-    // a one-way run after an interrupted one looks at the target in full again.
-    if (plan.actions.length > 0) {
+    if (plan.actions.length > 0 && !markedHere) {
       await fs.mkdir(this.config.stateDir, { recursive: true });
       await fs.writeFile(this.inFlightFile, '');
     }
@@ -318,7 +404,7 @@ export class SyncSession {
     });
     await store.save();
     // A clean finish: the snapshot knows all that was written. (Failures may have left temp files.)
-    if (plan.actions.length > 0 && outcomes.every((o) => o.ok) && !options.signal?.aborted) await fs.rm(this.inFlightFile, { force: true });
+    if ((plan.actions.length > 0 || markedHere) && outcomes.every((o) => o.ok) && !options.signal?.aborted) await fs.rm(this.inFlightFile, { force: true });
     this.setState('idle');
     const changed = targetUnscanned ? outcomes.filter((o) => !o.ok && o.error.code === 'Changed').map((o) => o.action.path) : [];
     const result = summary(outcomes.filter((o) => o.ok || !changed.includes(o.action.path)));
@@ -368,6 +454,7 @@ export class SyncSession {
       copyWithin: { local: !!this.sides.local.copyWithin, remote: !!this.sides.remote.copyWithin },
       // Hashing costs a read where the data is; over plain SFTP that is a whole download.
       cheapHash: { local: this.sides.local.tier !== 'sftp', remote: this.sides.remote.tier !== 'sftp' },
+      caseInsensitive: this.caseFolding.sides,
     };
   }
 
@@ -446,11 +533,14 @@ export class SyncSession {
   /** `name.conflict-<peer>-<time>.ext`, or with `-2`, `-3`… when that is taken on either side. */
   private async freeConflictCopyPath(path: RelPath): Promise<RelPath> {
     const when = new Date();
-    for (let n = 1; ; n++) {
+    for (let n = 1; n <= 1000; n++) {
       const candidate = join(parentOf(path), conflictCopyName(baseName(path), this.peerLabel(), when, n));
       const [l, r] = await Promise.all([this.sides.local.stat(candidate), this.sides.remote.stat(candidate)]);
-      if (!l && !r) return candidate;
+      // A path that cannot be looked at (its parent is a file on that side, say) holds nothing either;
+      // the rename below still refuses any name that turns out to be taken.
+      if (!isSyncable(l) && !isSyncable(r)) return candidate;
     }
+    throw new SyncError('Io', `cannot find a free name for the local copy of ${path}; rename it by hand and resolve again`, path);
   }
 
   /** Records this session in the roots' loop markers, refusing one that would close a loop. */
@@ -491,12 +581,30 @@ function markRacy(record: BaseRecord, scanStarted: number): BaseRecord {
 }
 
 /** A side as the snapshot last saw it (one-way runs take the target to be unchanged). */
-function recordedTree(store: SnapshotStore, side: Side): Tree {
+function recordedTree(store: SnapshotStore, side: Side, within: (p: RelPath) => boolean = () => true): Tree {
   const tree: Tree = new Map();
   // With the recorded hash: what was never looked at is never "confirmed by hash" against itself.
-  for (const [path, record] of store.base) tree.set(path, record[side].kind === 'file' && record.hash ? { ...record[side], hash: record.hash } : record[side]);
+  for (const [path, record] of store.base) {
+    if (within(path)) tree.set(path, record[side].kind === 'file' && record.hash ? { ...record[side], hash: record.hash } : record[side]);
+  }
   return tree;
 }
+
+/** Whether a path lies within a scope (its roots, what is under them, and their parents). */
+function scopeTest(scope: Scope | undefined): (p: RelPath) => boolean {
+  if (scope === undefined || scope.roots.includes(ROOT)) return () => true;
+  const roots = new Set(scope.roots);
+  return (p) => scope.parents.has(p) || roots.has(p) || ancestors(p).some((a) => roots.has(a));
+}
+
+function subtree(tree: Tree, within: (p: RelPath) => boolean): Tree {
+  const out: Tree = new Map();
+  for (const [path, entry] of tree) if (within(path)) out.set(path, entry);
+  return out;
+}
+
+/** More changed paths than this: the whole tree is reconciled (listing them costs more than it saves). */
+const NARROW_MAX_PATHS = 1000;
 
 interface Scope {
   readonly roots: readonly RelPath[];

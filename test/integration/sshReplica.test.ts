@@ -77,11 +77,15 @@ describe('SshReplica over a real sshd', { skip }, () => {
 
     const tree = await r.scan({ filter: noFilter, symlinks: 'copy' });
     assert.deepEqual([...tree.keys()].sort(), ['a', 'a/b', 'a/b/c.txt']);
-    assert.deepEqual(tree.get('a/b/c.txt'), written);
+    // The node helper also says what it received (hashesWrites): the SHA-256 of the bytes written.
+    const expected = createHash('sha256').update(content).digest('hex');
+    const { hash: receivedHash, ...writtenStat } = written;
+    assert.equal(r.hashesWrites, true);
+    assert.equal(receivedHash, expected);
+    assert.deepEqual(tree.get('a/b/c.txt'), writtenStat);
     assert.equal(tree.get('a')?.kind, 'dir');
 
     assert.deepEqual(await text(await r.read('a/b/c.txt')), content);
-    const expected = createHash('sha256').update(content).digest('hex');
     assert.equal(await r.hash('a/b/c.txt'), expected);
     const noExec = await connect(root, { allowExec: false });
     assert.equal(await noExec.hash('a/b/c.txt'), expected);

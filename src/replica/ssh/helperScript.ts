@@ -24,9 +24,25 @@ import { createHash } from 'node:crypto';
  *        (answered by `r`). Output records (1 field): `c<path>` something changed at path, `d<path>` a
  *        directory appeared at path (the client answers `n<path>` if it wants it watched), `o` overflow
  *        (events were lost: rescan), `e<message>` an error. It exits when stdin ends.
+ * receive header {root}. Writes files (and directories) under root, many at once over one stream, with
+ *        the same protocol as the SFTP path: each file goes to a temp name beside its target, then, on
+ *        commit, the target is checked against the expectation and the temp linked (create: never
+ *        replaces what appeared meanwhile) or renamed (replace) over it. Parents are created as needed
+ *        and must be real directories (never a symlink). stdin carries frames
+ *        `type u8, id u32be, length u32be, payload`:
+ *          B begin  JSON {p: path under root, t: temp name, m: mode, u: uid, g: gid, s: mtime (s),
+ *                   e: expectation: null (absent) | {k:'f', z: size, t: mtime ms} | {k:'d'} | {k:'l', l: target}}
+ *          D data   bytes of file `id`, in order
+ *          C commit the file is complete: check, put in place, answer
+ *          A abort  drop the temp file (no answer)
+ *          M mkdir  JSON {p, m, u, g}: create a directory (an existing one is fine), answer
+ *        Answers are JSON lines: {i: id, st: [type f|d|l|o, size, mtime s, mode, uid, gid], h: sha256 hex
+ *        of the bytes received (files)} or
+ *        {i: id, e: {c: errno code | 'Changed' | 'Unsafe', m: message}}. A file that failed is answered
+ *        at once (its later frames are ignored). At the end of stdin, unfinished temp files are removed.
  *        No symlink is ever followed by the helper unless `follow` is asked for (list only).
  */
-export const HELPER_VERSION = '1';
+export const HELPER_VERSION = '2';
 
 export const HELPER_SCRIPT = String.raw`'use strict';
 // ssh-sync remote helper. Self-contained; needs node >= 14. Started by ssh-sync over ssh.
@@ -92,6 +108,7 @@ function start() {
   if (command === 'list') return list();
   if (command === 'hash') return hash();
   if (command === 'watch') return watch();
+  if (command === 'receive') return receive();
   fail('unknown command ' + command);
 }
 
@@ -214,6 +231,276 @@ function hash() {
     s.on('end', function () { field('ok'); field(h.digest('hex')); maybeFlush().then(next); });
   }
   next();
+}
+
+// ---- receive ------------------------------------------------------------------------------------
+function receive() {
+  var root = String(header.root).replace(/\/+$/, '');
+  var C = fs.constants;
+  var EMPTY = Buffer.alloc(0);
+  var NS = BigInt(1000000000);
+  var open = new Map(); // id -> { fd, temp, target, rel, meta } | { failed: true }
+  function absOf(rel) { return rel === '' ? (root === '' ? '/' : root) : root + '/' + rel; }
+  function answer(obj) {
+    var b = Buffer.from(JSON.stringify(obj) + '\n');
+    pending.push(b);
+    pendingBytes += b.length;
+  }
+  function problem(c, m) { var e = new Error(m); e.sync = c; return e; }
+  function answerError(id, rel, e) {
+    answer({ i: id, e: { c: e.sync || e.code || 'EIO', m: e.sync ? e.message : (e.message || String(e)) } });
+  }
+  function statOf(p) {
+    return statFields(fs.lstatSync(p, BIG));
+  }
+  function statFields(st) {
+    var t = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'o';
+    return [t, Number(st.size), Number(st.mtimeNs / NS), Number(st.mode) & 4095, Number(st.uid), Number(st.gid)];
+  }
+  function ensureParents(rel) {
+    var parts = rel.split('/');
+    var dir = '';
+    for (var i = 0; i < parts.length - 1; i++) {
+      dir = dir === '' ? parts[i] : dir + '/' + parts[i];
+      var p = absOf(dir);
+      var st = null;
+      try { st = fs.lstatSync(p); } catch (e) { if (e.code !== 'ENOENT') throw e; }
+      if (st === null) {
+        try { fs.mkdirSync(p, 0x1ed); } catch (e) { if (e.code !== 'EEXIST') throw e; }
+        st = fs.lstatSync(p);
+      }
+      if (!st.isDirectory()) {
+        throw problem('Unsafe', 'refusing to write ' + rel + ': its parent ' + dir + ' is a ' + (st.isSymbolicLink() ? 'symbolic link' : 'file') + ', not a directory');
+      }
+    }
+  }
+  // Where /proc/self/fd exists (Linux), each file's parent directory is opened from the root one name
+  // at a time, never following a link, and everything else goes through that open directory: a
+  // directory swapped for a symlink at any moment cannot carry a write outside the root. Elsewhere the
+  // parents are checked by path just before use (a window of microseconds).
+  var PINNED = (function () { try { return fs.statSync('/proc/self/fd').isDirectory() && !!C.O_DIRECTORY && !!C.O_NOFOLLOW; } catch (e) { return false; } })();
+  var DIR_FLAGS = C.O_RDONLY | (C.O_DIRECTORY || 0) | (C.O_NOFOLLOW || 0);
+  function fdPath(fd, name) { return '/proc/self/fd/' + fd + '/' + name; }
+  function openParent(rel) {
+    var parts = rel.split('/');
+    var fd = fs.openSync(absOf(''), C.O_RDONLY | (C.O_DIRECTORY || 0));
+    var dir = '';
+    try {
+      for (var i = 0; i < parts.length - 1; i++) {
+        dir = dir === '' ? parts[i] : dir + '/' + parts[i];
+        var p = fdPath(fd, parts[i]);
+        var next;
+        try { next = fs.openSync(p, DIR_FLAGS); }
+        catch (e) {
+          if (e.code === 'ENOENT') {
+            try { fs.mkdirSync(p, 0x1ed); } catch (x) { if (x.code !== 'EEXIST') throw x; }
+            try { next = fs.openSync(p, DIR_FLAGS); } catch (x) { e = x; next = undefined; }
+          }
+          if (next === undefined) {
+            if (e.code === 'ELOOP' || e.code === 'ENOTDIR' || e.code === 'EMLINK') {
+              var what = 'file';
+              try { if (fs.lstatSync(p).isSymbolicLink()) what = 'symbolic link'; } catch (x) { /* gone */ }
+              throw problem('Unsafe', 'refusing to write ' + rel + ': its parent ' + dir + ' is a ' + what + ', not a directory');
+            }
+            throw e;
+          }
+        }
+        fs.closeSync(fd);
+        fd = next;
+      }
+      return fd;
+    } catch (e) {
+      try { fs.closeSync(fd); } catch (x) { /* closed */ }
+      throw e;
+    }
+  }
+  /** The parent of rel as a place to work in: {fd: its open fd or -1, target, at(name): a path to name in it}. */
+  function placeOf(rel) {
+    var name = rel.slice(rel.lastIndexOf('/') + 1);
+    if (PINNED) {
+      var fd = openParent(rel);
+      return { fd: fd, target: fdPath(fd, name), at: function (n) { return fdPath(fd, n); } };
+    }
+    ensureParents(rel);
+    var target = absOf(rel);
+    var dirPath = target.slice(0, target.lastIndexOf('/') + 1);
+    return { fd: -1, target: target, at: function (n) { return dirPath + n; } };
+  }
+  function release(place) {
+    if (place && place.fd >= 0) { try { fs.closeSync(place.fd); } catch (e) { /* closed */ } place.fd = -1; }
+  }
+  function describe(st) {
+    if (st === null) return 'nothing';
+    return st.isFile() ? 'a file' : st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'something else';
+  }
+  function check(rel, p, e) {
+    var st = null;
+    try { st = fs.lstatSync(p, BIG); } catch (x) { if (x.code !== 'ENOENT') throw x; }
+    // A link scanned through (--symlinks follow) is expected as what it points to.
+    if (st !== null && e !== null && e.k !== 'l' && st.isSymbolicLink()) { try { st = fs.statSync(p, BIG); } catch (x) { /* dangling */ } }
+    var ok;
+    if (e === null) ok = st === null;
+    else if (st === null) ok = false;
+    else if (e.k === 'f') ok = st.isFile() && Number(st.size) === e.z && Number(st.mtimeNs / NS) * 1000 === e.t;
+    else if (e.k === 'd') ok = st.isDirectory();
+    else if (e.k === 'l') ok = st.isSymbolicLink() && fs.readlinkSync(p, 'utf8') === e.l;
+    else ok = false;
+    if (!ok) throw problem('Changed', rel + ' changed since it was scanned (found ' + describe(st) + '); it will be looked at again on the next run');
+  }
+  function setMeta(fd, m) {
+    if (m.m !== null && m.m !== undefined) fs.fchmodSync(fd, m.m);
+    if (m.u !== null && m.u !== undefined && m.g !== null && m.g !== undefined) {
+      // Ownership is kept only where permitted (usually as root).
+      try { fs.fchownSync(fd, m.u, m.g); } catch (e) { if (e.code !== 'EPERM') throw e; }
+    }
+    if (m.s !== null && m.s !== undefined) fs.futimesSync(fd, m.s, m.s);
+  }
+  function drop(f) {
+    if (f.fd !== undefined && f.fd !== null) { try { fs.closeSync(f.fd); } catch (e) { /* closed */ } f.fd = null; }
+    if (f.temp) { try { fs.unlinkSync(f.temp); } catch (e) { /* gone */ } f.temp = null; }
+    release(f.place);
+  }
+  function fail(id, rel, e) {
+    var f = open.get(id);
+    if (f && !f.failed) drop(f);
+    open.set(id, { failed: true });
+    answerError(id, rel, e);
+  }
+  function begin(id, req) {
+    try {
+      if (typeof req.p !== 'string' || req.p === '' || req.p.split('/').some(function (x) { return x === '' || x === '.' || x === '..'; }) || typeof req.t !== 'string' || req.t.indexOf('/') >= 0 || req.t.indexOf('.ssh-sync-tmp.') !== 0) {
+        throw problem('Unsafe', 'refusing a bad path');
+      }
+      var f = { fd: null, temp: null, target: null, place: null, rel: req.p, req: req, hash: crypto.createHash('sha256') };
+      open.set(id, f);
+      f.place = placeOf(req.p);
+      f.target = f.place.target;
+      var temp = f.place.at(req.t);
+      f.fd = fs.openSync(temp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | (C.O_NOFOLLOW || 0), 0x180);
+      f.temp = temp;
+    } catch (e) { fail(id, req.p, e); }
+  }
+  function data(id, bytes) {
+    var f = open.get(id);
+    if (!f || f.failed) return;
+    try {
+      var off = 0;
+      while (off < bytes.length) off += fs.writeSync(f.fd, bytes, off, bytes.length - off);
+      f.hash.update(bytes);
+    } catch (e) { fail(id, f.rel, e); }
+  }
+  function commit(id) {
+    var f = open.get(id);
+    if (!f) return;
+    open.delete(id);
+    if (f.failed) return;
+    try {
+      setMeta(f.fd, f.req);
+      fs.closeSync(f.fd);
+      f.fd = null;
+      check(f.rel, f.target, f.req.e);
+      if (f.req.e === null) {
+        // Creating: a hard link never replaces something that appeared since the check.
+        try { fs.linkSync(f.temp, f.target); fs.unlinkSync(f.temp); }
+        catch (e) {
+          if (e.code === 'EEXIST') throw problem('Changed', f.rel + ' appeared while it was being written; it will be looked at again on the next run');
+          if (e.code !== 'EPERM' && e.code !== 'ENOTSUP' && e.code !== 'EOPNOTSUPP' && e.code !== 'EMLINK') throw e;
+          check(f.rel, f.target, null);
+          fs.renameSync(f.temp, f.target);
+        }
+      } else fs.renameSync(f.temp, f.target);
+      f.temp = null;
+      answer({ i: id, st: statOf(f.target), h: f.hash.digest('hex') });
+      release(f.place);
+    } catch (e) {
+      drop(f);
+      answerError(id, f.rel, e);
+    }
+  }
+  function abort(id) {
+    var f = open.get(id);
+    open.delete(id);
+    if (f && !f.failed) drop(f);
+  }
+  function mkdir(id, req) {
+    var place = null;
+    var dfd = -1;
+    try {
+      if (typeof req.p !== 'string' || req.p === '' || req.p.split('/').some(function (x) { return x === '' || x === '.' || x === '..'; })) throw problem('Unsafe', 'refusing a bad path');
+      place = placeOf(req.p);
+      var p = place.target;
+      try { fs.mkdirSync(p, 0x1c0); } catch (e) { if (e.code !== 'EEXIST') throw e; }
+      // Metadata through the directory itself, opened without following a link put there meanwhile.
+      try { dfd = fs.openSync(p, DIR_FLAGS); } catch (e) {
+        if (e.code !== 'ELOOP' && e.code !== 'ENOTDIR') throw e;
+        var st = null;
+        try { st = fs.lstatSync(p); } catch (x) { /* gone */ }
+        throw problem('Changed', req.p + ': ' + describe(st) + ' appeared where a directory was to be created');
+      }
+      if (req.m !== null && req.m !== undefined) fs.fchmodSync(dfd, req.m);
+      if (req.u !== null && req.u !== undefined && req.g !== null && req.g !== undefined) {
+        try { fs.fchownSync(dfd, req.u, req.g); } catch (e) { if (e.code !== 'EPERM') throw e; }
+      }
+      answer({ i: id, st: statFields(fs.fstatSync(dfd, BIG)) });
+    } catch (e) { answerError(id, req.p, e); }
+    finally {
+      if (dfd >= 0) { try { fs.closeSync(dfd); } catch (e) { /* closed */ } }
+      release(place);
+    }
+  }
+  function frame(type, id, payload) {
+    var req;
+    if (type === 66 || type === 77) {
+      try { req = JSON.parse(payload.toString('utf8')); } catch (e) { return answerError(id, '', problem('Unsafe', 'bad request')); }
+    }
+    if (type === 66) begin(id, req);
+    else if (type === 67) commit(id);
+    else if (type === 65) abort(id);
+    else if (type === 77) mkdir(id, req);
+    else answerError(id, '', problem('Unsafe', 'unknown frame ' + type));
+  }
+  // Frames are parsed as bytes arrive; file data is written straight through, never buffered whole.
+  var head = EMPTY;
+  var type = 0;
+  var id = 0;
+  var left = -1;
+  var parts = [];
+  onInput = function () {
+    var buf = inbuf;
+    inbuf = EMPTY;
+    var pos = 0;
+    while (pos < buf.length) {
+      if (left < 0) {
+        var take = Math.min(9 - head.length, buf.length - pos);
+        head = head.length === 0 && take === 9 ? buf.subarray(pos, pos + 9) : Buffer.concat([head, buf.subarray(pos, pos + take)]);
+        pos += take;
+        if (head.length < 9) break;
+        type = head[0];
+        id = head.readUInt32BE(1);
+        left = head.readUInt32BE(5);
+        head = EMPTY;
+        parts = [];
+        if (left === 0) { if (type !== 68) frame(type, id, EMPTY); left = -1; }
+        continue;
+      }
+      var n = Math.min(left, buf.length - pos);
+      var piece = buf.subarray(pos, pos + n);
+      pos += n;
+      left -= n;
+      if (type === 68) data(id, piece);
+      else parts.push(piece);
+      if (left === 0) {
+        if (type !== 68) frame(type, id, parts.length === 1 ? parts[0] : Buffer.concat(parts));
+        left = -1;
+      }
+    }
+    flush();
+  };
+  onEnd = function () {
+    open.forEach(function (f) { if (!f.failed) drop(f); });
+    open.clear();
+    flush().then(function () { process.exit(0); });
+  };
 }
 
 // ---- watch --------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ import { describeKind, isSyncable, sameFingerprint } from '../../engine/entry';
 import { ancestors, baseName, invalidSegment, join, parentOf, ROOT, type RelPath } from '../../engine/path';
 import type { Expectation } from '../../engine/plan';
 import { SyncError } from '../../errors';
+import { foldName } from '../../engine/caseClash';
+import { probeCaseInsensitive } from '../caseProbe';
 import { pollWatch } from '../pollWatcher';
 import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
 import { shellQuote } from './shellQuote';
+import { HelperUploader, type ReceivedStat, type ReceiveExpect, type ReceiveMeta } from './helperUpload';
 import { nulRecords, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
 
 export { shellQuote } from './shellQuote';
@@ -54,12 +57,22 @@ export class SshReplica implements Replica {
   readonly tier: Tier;
   /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */
   readonly helperKind: HelperKind | undefined;
+  /** Writes go through the node helper, which hashes what it receives (see Replica.hashesWrites). */
+  get hashesWrites(): boolean {
+    return this.helperKind === 'node' && !this.uploadsOff;
+  }
   /** Copies within the server (`cp`), where it lets us run commands. */
   readonly copyWithin?: (from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string) => Promise<FileEntry>;
   private readonly diskNames = new Map<RelPath, string>();
   private remoteHash: Promise<boolean> | undefined;
   private readonly hashQueue: { path: RelPath; resolve: (hex: string | undefined) => void; reject: (err: Error) => void }[] = [];
   private hashing = false;
+  /** The root with every symlink resolved, as the server sees it (see confirmInside). */
+  private rootReal: Promise<string> | undefined;
+  /** The helper's `receive` stream, started on the first write (node helper only). */
+  private upload: Promise<HelperUploader | undefined> | undefined;
+  /** Set when the helper could not take writes: they go over SFTP from then on. */
+  private uploadsOff = false;
 
   constructor(
     readonly sftp: Sftp,
@@ -226,11 +239,25 @@ export class SshReplica implements Replica {
   // ---- writing --------------------------------------------------------------------------------------
 
   async writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+    const uploader = await this.uploader();
+    if (uploader) {
+      try {
+        const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), data, receiveMeta(meta), receiveExpect(expect), beforeCommit);
+        const entry = fromReceived(st);
+        if (entry.kind !== 'file') throw new SyncError('Changed', `${path} was replaced by a ${describeKind(entry)} while it was written`, path);
+        return hash ? { ...entry, hash } : entry;
+      } catch (err) {
+        data.destroy();
+        throw toSyncError(err, `cannot write ${path}`, path);
+      }
+    }
     await this.ensureParents(path);
     const temp = this.tempFor(path);
     try {
       const handle = await this.sftp.open(temp, 'wx', { mode: 0o600 });
       try {
+        // Before a byte is sent: the temp file is where it should be (else it is removed below).
+        await this.confirmInside(path);
         await this.sftp.upload(handle, data);
         await this.applyMetadata(temp, meta, false, handle);
       } finally {
@@ -251,6 +278,7 @@ export class SshReplica implements Replica {
     const temp = this.tempFor(path);
     try {
       await this.sftp.symlink(target, temp);
+      await this.confirmInside(path);
       await this.commit(temp, path, expect);
     } catch (err) {
       await this.sftp.unlink(temp).catch(() => undefined);
@@ -260,16 +288,29 @@ export class SshReplica implements Replica {
   }
 
   async mkdir(path: RelPath, meta: Metadata): Promise<DirEntry> {
+    const uploader = await this.uploader();
+    if (uploader) {
+      try {
+        const entry = fromReceived(await uploader.mkdir(this.disk(path), path, receiveMeta({ ...meta, mtimeMs: undefined })));
+        if (entry.kind !== 'dir') throw new SyncError('Changed', `${path}: a ${describeKind(entry)} appeared where a directory was to be created`, path);
+        return entry;
+      } catch (err) {
+        throw toSyncError(err, `cannot create directory ${path}`, path);
+      }
+    }
     await this.ensureParents(path);
     const abs = this.abs(path);
+    let made = false;
     try {
       await this.sftp.mkdir(abs, 0o700);
+      made = true;
     } catch (err) {
       // SFTP has no EEXIST: any failure is judged by what is there now.
       const existing = await this.stat(path);
       if (existing === undefined) throw toSyncError(err, `cannot create directory ${path}`, path);
       if (existing.kind !== 'dir') throw new SyncError('Changed', `${path}: a ${describeKind(existing)} appeared where a directory was to be created`, path);
     }
+    await this.confirmInside(path, made ? () => this.sftp.rmdir(abs) : undefined);
     await this.applyMetadata(abs, { ...meta, mtimeMs: undefined }, false).catch((err) => {
       throw toSyncError(err, `cannot set metadata of ${path}`, path);
     });
@@ -279,6 +320,7 @@ export class SshReplica implements Replica {
   async setMetadata(path: RelPath, meta: Metadata, expect: SyncableEntry): Promise<SyncableEntry> {
     await this.ensureParents(path);
     await this.check(path, expect);
+    await this.confirmInside(path);
     try {
       await this.applyMetadata(this.abs(path), meta, expect.kind === 'symlink');
     } catch (err) {
@@ -292,6 +334,7 @@ export class SshReplica implements Replica {
   async remove(path: RelPath, expect: SyncableEntry): Promise<void> {
     await this.ensureParents(path);
     await this.check(path, expect);
+    await this.confirmInside(path);
     try {
       if (expect.kind === 'dir') await this.sftp.rmdir(this.abs(path));
       else await this.sftp.unlink(this.abs(path));
@@ -308,7 +351,10 @@ export class SshReplica implements Replica {
     await this.ensureParents(from);
     await this.ensureParents(to);
     await this.check(from, expect);
-    if (await this.stat(to)) throw new SyncError('Changed', `cannot rename ${from} to ${to}: ${to} exists`, to);
+    if (await this.stat(to)) {
+      if (await this.renameCaseOnly(from, to)) return;
+      throw new SyncError('Changed', `cannot rename ${from} to ${to}: ${to} exists`, to);
+    }
     try {
       // Plain SFTP rename refuses an existing target, which is what is wanted here.
       await this.sftp.rename(this.abs(from), this.abs(to));
@@ -319,12 +365,54 @@ export class SshReplica implements Replica {
     this.diskNames.delete(from);
   }
 
+  // ---- names that differ only in case (see engine/caseClash.ts) ----------------------------------
+
+  async caseInsensitive(): Promise<boolean> {
+    return probeCaseInsensitive({
+      list: async () => (await this.sftp.readdir(this.root)).map((i) => i.name),
+      create: async (name) => this.sftp.close(await this.sftp.open(this.absDisk(name), 'wx', { mode: 0o600 })),
+      exists: async (name) => (await this.sftp.lstatOrUndefined(this.absDisk(name))) !== undefined,
+      remove: (name) => this.sftp.unlink(this.absDisk(name)),
+    });
+  }
+
+  async listNames(dir: RelPath): Promise<string[]> {
+    const items = await this.sftp.readdir(this.abs(dir)).catch((err) => {
+      throw toSyncError(err, `cannot list ${dir || this.root}`, dir);
+    });
+    return items.map((i) => i.name).filter((n) => n !== '.' && n !== '..' && !isTempName(n)).map((n) => n.normalize('NFC'));
+  }
+
+  /** 'foo' -> 'Foo' where names ignore case: through a temp name, as LocalReplica does. True when done. */
+  private async renameCaseOnly(from: RelPath, to: RelPath): Promise<boolean> {
+    if (parentOf(from) !== parentOf(to) || foldName(baseName(from)) !== foldName(baseName(to))) return false;
+    const temp = this.tempFor(to);
+    await this.sftp.rename(this.abs(from), temp).catch((err) => {
+      throw toSyncError(err, `cannot rename ${from} to ${to}`, from);
+    });
+    // The listing, not a lookup: a lookup of `to` may still find `from` through a cache (FUSE).
+    if ((await this.listNames(parentOf(to))).includes(baseName(to))) {
+      await this.sftp.rename(temp, this.abs(from));
+      return false;
+    }
+    try {
+      await this.sftp.rename(temp, this.abs(to));
+    } catch (err) {
+      await this.sftp.rename(temp, this.abs(from)).catch(() => undefined);
+      throw toSyncError(err, `cannot rename ${from} to ${to}`, from);
+    }
+    this.diskNames.delete(from);
+    return true;
+  }
+
   watch(options: WatchOptions, listener: WatchListener): Promise<Watcher> {
     if (this.helperKind === 'node') return this.watchWithHelper(options, listener);
     return pollWatch(this, options, listener);
   }
 
   async close(): Promise<void> {
+    const uploader = await this.upload;
+    uploader?.close();
     try {
       this.sftp.raw.end();
     } catch {
@@ -335,7 +423,33 @@ export class SshReplica implements Replica {
 
   // ---- the helper tier ------------------------------------------------------------------------------
 
-  private helperCommand(command: 'list' | 'hash' | 'watch'): string {
+  /**
+   * The helper's write stream, when the node helper runs here. A stream cut by a lost connection is
+   * started again on the next write (which fails the same way if the connection is really gone); a helper
+   * that fails otherwise is not asked again on this connection, and writes go over SFTP.
+   */
+  private async uploader(): Promise<HelperUploader | undefined> {
+    const spawn = this.options.spawn;
+    if (this.helperKind !== 'node' || !spawn || this.uploadsOff) return undefined;
+    const current = await this.upload;
+    if (current && !current.failure) return current;
+    if (current?.failure) {
+      if ((current.failure as SyncError).code !== 'ConnectionLost') {
+        this.options.debug?.(`helper: writes go over SFTP from now on (${current.failure.message})`);
+        this.uploadsOff = true;
+        return undefined;
+      }
+      this.upload = undefined;
+    }
+    this.upload ??= HelperUploader.start(spawn, this.helperCommand('receive'), this.root).catch((err: Error) => {
+      this.options.debug?.(`helper: cannot start the write stream (${err.message}); writes go over SFTP`);
+      this.uploadsOff = true;
+      return undefined;
+    });
+    return this.upload;
+  }
+
+  private helperCommand(command: 'list' | 'hash' | 'watch' | 'receive'): string {
     const runtime = this.options.helper as { kind: 'node'; script: string };
     return `node ${shellQuote(runtime.script)} ${command}`;
   }
@@ -665,12 +779,39 @@ export class SshReplica implements Replica {
           st = await this.sftp.lstatOrUndefined(abs).catch(() => undefined);
           if (!st) throw toSyncError(err, `cannot create directory ${dir}`, path);
         }
+        if (!st) await this.confirmPlace(dir, path, () => this.sftp.rmdir(abs));
       }
       if (st && (st.mode & S_IFMT) !== S_IFDIR) {
         const what = (st.mode & S_IFMT) === S_IFLNK ? 'symbolic link' : 'file';
         throw new SyncError('Unsafe', `refusing to write ${path}: its parent ${dir} is a ${what}, not a directory`, path);
       }
     }
+  }
+
+  /**
+   * SFTP resolves every path through whatever its parents are at that moment and cannot pin a
+   * directory: a parent ensureParents found to be a real directory can be a symlink to anywhere a round
+   * trip later. This asks the server where the parent of `path` is now, and refuses unless it is its
+   * place in the root. Called right after a temp file or directory is made (so that a swap before it is
+   * caught before any data is sent, and what was made is removed again) and right before a deletion or
+   * a metadata change. Later steps go by the temp file's path, which a later swap makes point nowhere.
+   */
+  private async confirmInside(path: RelPath, undo?: () => Promise<void>): Promise<void> {
+    const parent = parentOf(path);
+    if (parent !== ROOT) await this.confirmPlace(parent, path, undo);
+  }
+
+  /** Refuses (after `undo`, which removes what was just made there) unless `dir` is its place in the root. */
+  private async confirmPlace(dir: RelPath, path: RelPath, undo?: () => Promise<void>): Promise<void> {
+    this.rootReal ??= this.sftp.realpath(this.root).catch((err) => {
+      this.rootReal = undefined;
+      throw err;
+    });
+    const [rootReal, real] = await Promise.all([this.rootReal, this.sftp.realpath(this.abs(dir))]);
+    const expected = rootReal === '/' ? `/${this.disk(dir)}` : `${rootReal}/${this.disk(dir)}`;
+    if (real === expected) return;
+    await undo?.().catch(() => undefined);
+    throw new SyncError('Unsafe', `refusing to write ${path}: ${dir} is not a directory in its place in the root (it leads to ${real})`, path);
   }
 
   /** Fails with `Changed` unless the path still holds what the plan expects. */
@@ -755,6 +896,40 @@ export class SshReplica implements Replica {
     } catch {
       return undefined;
     }
+  }
+}
+
+function receiveMeta(meta: Metadata): ReceiveMeta {
+  const owner = meta.uid !== undefined && meta.gid !== undefined;
+  return {
+    mode: meta.mode,
+    uid: owner ? meta.uid : undefined,
+    gid: owner ? meta.gid : undefined,
+    mtimeS: meta.mtimeMs === undefined ? undefined : Math.floor(meta.mtimeMs / 1000),
+  };
+}
+
+function receiveExpect(expect: Expectation): ReceiveExpect {
+  if (expect === undefined) return null;
+  switch (expect.kind) {
+    case 'file':
+      return { k: 'f', z: expect.size, t: expect.mtimeMs };
+    case 'dir':
+      return { k: 'd' };
+    case 'symlink':
+      return { k: 'l', l: expect.target };
+  }
+}
+
+/** The helper's stat, as the SFTP path's `toEntry` would have it. */
+function fromReceived([type, size, mtimeS, mode, uid, gid]: ReceivedStat): Entry {
+  switch (type) {
+    case 'f':
+      return { kind: 'file', size, mtimeMs: mtimeS * 1000, mode, uid, gid };
+    case 'd':
+      return { kind: 'dir', mtimeMs: mtimeS * 1000, mode, uid, gid };
+    default:
+      return { kind: 'problem', message: 'not a regular file or directory' };
   }
 }
 
