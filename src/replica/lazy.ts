@@ -12,6 +12,8 @@ import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher }
 export class LazyReplica implements Replica {
   private inner: Replica | undefined;
   private opening: Promise<Replica> | undefined;
+  /** An attempt started by connectEarly() whose outcome no use has seen yet. */
+  private early: Promise<Replica> | undefined;
 
   constructor(
     readonly description: string,
@@ -31,6 +33,21 @@ export class LazyReplica implements Replica {
     return this.inner !== undefined;
   }
 
+  get hashesWrites(): boolean | undefined {
+    return this.inner?.hashesWrites;
+  }
+
+  /**
+   * Starts connecting now, without waiting (a run that will look at this side anyway lets the
+   * connection come up while it reads its snapshot). The first use awaits this same attempt and sees
+   * its failure, so a failed attempt is never silently made twice.
+   */
+  connectEarly(): void {
+    if (this.inner || this.opening) return;
+    this.early = this.get();
+    this.early.catch(() => undefined);
+  }
+
   get copyWithin(): Replica['copyWithin'] {
     const copy = this.inner?.copyWithin;
     return copy ? copy.bind(this.inner) : undefined;
@@ -38,6 +55,11 @@ export class LazyReplica implements Replica {
 
   private async get(): Promise<Replica> {
     if (this.inner) return this.inner;
+    if (this.early) {
+      const early = this.early;
+      this.early = undefined;
+      return early;
+    }
     this.opening ??= this.open().then(
       (r) => (this.inner = r),
       (err) => {

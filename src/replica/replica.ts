@@ -76,6 +76,8 @@ export interface Replica {
    * sending. Any one write may still come back without it.
    */
   readonly hashesWrites?: boolean;
+  /** A peer that connects on first use may start connecting now, without waiting (see LazyReplica). */
+  connectEarly?(): void;
   /**
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).

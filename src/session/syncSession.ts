@@ -115,6 +115,8 @@ export class SyncSession {
   run(options: RunOptions = {}): Promise<SyncSummary> {
     return this.exclusive(async () => {
       const started = Date.now();
+      // A bidi run looks at the peer anyway: let the connection come up while the snapshot loads.
+      if (this.config.direction === 'bidi') this.sides.remote.connectEarly?.();
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
