@@ -12,6 +12,7 @@ import { ContinuousRunner } from '../session/continuous';
 import { COMMON, EXIT, exitCode, openSession, peerKey, stateDirOf, type Io, type OpenSession } from './common';
 import { HELP } from './help';
 import { LineBuffer } from './lineBuffer';
+import { tuneForPlan } from './memory';
 import { jsonEvent, TextOutput } from './output';
 
 const SYNC_FLAGS: Record<string, FlagSpec> = {
@@ -188,6 +189,9 @@ interface Output {
 }
 
 function attachOutput(session: SyncSession, flags: Map<string, string | boolean | number>, io: Io, prefix: string): Output {
+  session.onEvent((e) => {
+    if (e.type === 'progress') tuneForPlan(e.total);
+  });
   if (flags.get('json')) {
     const peer = prefix ? { peer: session.config.peer } : {};
     const out = new LineBuffer(io.stdout);

@@ -430,7 +430,7 @@ export class SyncSession {
       // A remote helper hashes in batches of whatever is asked at once: ask for many at a time there.
       await Promise.all(
         (['local', 'remote'] as const).map((side) =>
-          runLimited(plan.hashRequests.filter((h) => h.side === side), this.sides[side].tier === 'helper' ? 256 : 8, hashOne),
+          runLimited(plan.hashRequests.filter((h) => h.side === side), this.sides[side].tier === 'helper' ? 8192 : 8, hashOne),
         ),
       );
       plan = reconcile(base, trees.local, trees.remote, policy);
