@@ -91,7 +91,14 @@ describe(`continuous sync with a ${kind} peer`, { skip: kind === 'ssh' && !sshdA
     const burst: Record<string, string> = {};
     for (let i = 0; i < 5000; i++) burst[`burst/d${i % 50}/f${i}.txt`] = `file ${i}`;
     await writeTree(box.a, burst);
-    await waitFor(async () => Object.keys(await readTree(box.b)).length === 5000 + 50 + 2, 120_000, '5,000 files on the peer');
+    let seen = 0;
+    try {
+      await waitFor(async () => (seen = Object.keys(await readTree(box.b)).length) === 5000 + 50 + 2, 120_000, '5,000 files on the peer');
+    } catch (err) {
+      // What the next person needs to see if this ever hangs: how far it got, and what the process said.
+      const tail = (text: string) => text.split('\n').slice(-40).join('\n');
+      throw new Error(`${(err as Error).message}: ${seen} of ${5000 + 50 + 2} paths on the peer; process exit code ${l.child.exitCode}\nstdout (end):\n${tail(l.stdout)}\nstderr (end):\n${tail(l.stderr)}`);
+    }
     assert.deepEqual(await readTree(box.b), await readTree(box.a));
     const plans = (l.stdout.match(/^in sync: /gm) ?? []).length;
     assert.ok(plans < 100, `${plans} separate syncs for one burst`);
