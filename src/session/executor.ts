@@ -120,11 +120,11 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
   const input = await source.read(action.path);
   input.on('error', (err) => tap.destroy(err));
   const stream = input.pipe(tap);
-  let hash = '';
+  let hash: string | undefined;
   // Runs after the data is written and before it replaces the target: a source that changed while it
   // was read must not land (the next run sends the new version).
   const sourceUnchanged = async () => {
-    hash = hasher ? hasher.digest('hex') : '';
+    hash = hasher?.digest('hex');
     const now = await source.stat(action.path, follow);
     const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || bytes !== src.size || (src.hash !== undefined && src.hash !== hash);
     if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
@@ -138,9 +138,8 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
     input.destroy();
     throw err;
   }
-  if (!hasher) hash = written.hash ?? '';
-  const known = hash === '' ? undefined : hash;
-  return { action, ok: true, record: recordFor(action.to, { ...src, hash: known } as FileEntry, written, known), bytes };
+  if (!hasher) hash = written.hash;
+  return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes };
 }
 
 function metadataOf(source: SyncableEntry, preserve: Preserve, existing: SyncableEntry | undefined): Metadata {

@@ -100,6 +100,14 @@ export class SyncSession {
     return `${this.snapshotFile}.inflight`;
   }
 
+  /** Marks a run as writing (see inFlightFile); true when this call made the mark. */
+  private async markInFlight(): Promise<boolean> {
+    if (await exists(this.inFlightFile)) return false;
+    await fs.mkdir(this.config.stateDir, { recursive: true });
+    await fs.writeFile(this.inFlightFile, '');
+    return true;
+  }
+
   onEvent(listener: (event: SyncEvent) => void): () => void {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
@@ -319,11 +327,7 @@ export class SyncSession {
     // Until this run is folded in, the target may hold temp files or writes the snapshot does not know
     // (the case probe below writes one too): a one-way run after an interrupted one looks at the target
     // in full again. Marked before anything is written; a run that writes nothing after all unmarks.
-    const markedHere = plan.actions.length > 0 && !options.dryRun && !(await exists(this.inFlightFile));
-    if (markedHere) {
-      await fs.mkdir(this.config.stateDir, { recursive: true });
-      await fs.writeFile(this.inFlightFile, '');
-    }
+    const markedHere = plan.actions.length > 0 && !options.dryRun && (await this.markInFlight());
     // Names differing only in case collide on a side that ignores case: the engine must know which do.
     if (plan.actions.length > 0 && !options.dryRun && (await this.caseFolding.learn(plan, this.sides))) {
       policy = policyNow();
@@ -353,10 +357,8 @@ export class SyncSession {
     if (plan.actions.length > 0) await this.register();
 
     this.setState('transferring');
-    if (plan.actions.length > 0 && !markedHere) {
-      await fs.mkdir(this.config.stateDir, { recursive: true });
-      await fs.writeFile(this.inFlightFile, '');
-    }
+    // (A plan made again after the mark was decided may have actions the first one had not.)
+    if (plan.actions.length > 0) await this.markInFlight();
     let done = 0;
     let bytes = 0;
     const executeOptions: ExecutorOptions = {

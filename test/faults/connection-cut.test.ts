@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCli, type CliResult } from '../helpers/cli';
 import { ensureTestUser, startSshd, sshdAvailable, TEST_USER, type SshdFixture } from '../helpers/sshd';
 import { removeDir, tempFilesUnder, waitFor } from '../helpers/tmp';
-import { content, fileHashes, intFromEnv, mapDiff, rng, seedFromEnv, sha, type HashCache } from './faultHelpers';
+import { content, fileHashes, intFromEnv, mapDiff, rng, seedFromEnv, sha, trialsFromEnv, type HashCache } from './faultHelpers';
 
 /*
  * The SSH connection cut at random points of a push (every sshd process of the session killed, as a
@@ -32,7 +32,7 @@ import { content, fileHashes, intFromEnv, mapDiff, rng, seedFromEnv, sha, type H
  *   SSH_SYNC_FAULT_HANG_SECONDS   a run still going after this long is taken to hang (default 60)
  */
 
-const TRIALS = cutsFromEnv('SSH_SYNC_FAULT_CUTS', 100);
+const TRIALS = trialsFromEnv('SSH_SYNC_FAULT_CUTS', 100);
 /** A run that takes this long after a cut is taken to hang (killed, and the trial fails). */
 const HANG_MS = intFromEnv('SSH_SYNC_FAULT_HANG_SECONDS', 60) * 1000;
 
@@ -43,13 +43,6 @@ const skip = !sshdAvailable()
     : TRIALS === 0
       ? 'SSH_SYNC_FAULT_CUTS=0'
       : false;
-
-function cutsFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const v = Number(raw);
-  return Number.isInteger(v) && v >= 0 ? v : fallback;
-}
 
 describe('connection cut at random points', { skip }, () => {
   let sshd: SshdFixture;

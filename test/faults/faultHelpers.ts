@@ -19,9 +19,17 @@ export function seedFromEnv(name: string): number {
   return Number.isInteger(v) ? v : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
 }
 
+/** A positive whole number from the environment, else `fallback`. */
 export function intFromEnv(name: string, fallback: number): number {
   const v = Number(process.env[name]);
   return Number.isInteger(v) && v > 0 ? v : fallback;
+}
+
+/** A trial count from the environment: 0 (skip) allowed; unset, empty or invalid gives `fallback`. */
+export function trialsFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  const v = Number(raw);
+  return raw && Number.isInteger(v) && v >= 0 ? v : fallback;
 }
 
 /**
