@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Base, BaseRecord } from '../../src/engine/base';
 import type { Conflict } from '../../src/engine/plan';
-import { SnapshotStore } from '../../src/store/snapshotStore';
+import { digestFile, SnapshotStore } from '../../src/store/snapshotStore';
 import { loadSqlJs } from '../../src/store/sqlite';
 import { dir, file, link, rec } from './fixtures';
 
@@ -182,6 +182,42 @@ describe('SnapshotStore', () => {
     const half = whole.subarray(0, Math.floor(whole.length / 2));
     await fs.writeFile(file1, half);
     await assertMovedAside(file1, Buffer.from(half));
+  });
+
+  test('the integrity check is skipped only for the exact bytes last saved (their digest is kept beside)', async () => {
+    const file1 = fresh();
+    const many: Record<string, BaseRecord> = {};
+    for (let i = 0; i < 400; i++) many[`dir${i % 7}/file-${i}.txt`] = rec(file(i, 1700000000000 + i, i.toString(16).padStart(64, '0')));
+    const { store } = await SnapshotStore.open(file1);
+    store.batch(() => {
+      for (const [p, r] of Object.entries(many)) store.setBase(p, r);
+    });
+    // A conflict, so that the conflicts table has an index page of its own to damage.
+    store.replaceConflicts([{ path: 'c.txt', kind: 'both-modified' }], 100);
+    await store.save();
+    store.close();
+    const whole = await fs.readFile(file1);
+    assert.equal((await fs.readFile(digestFile(file1), 'utf8')).trim(), createHash('sha256').update(whole).digest('hex'));
+    // Damage that reading the base does not notice but the integrity check does: the conflicts
+    // table's index page scribbled over.
+    const SQL = await loadSqlJs();
+    const probe = new SQL.Database(whole);
+    const pageSize = Number(probe.exec('PRAGMA page_size')[0].values[0][0]);
+    const indexRoot = Number(probe.exec("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'conflicts' AND type = 'index'")[0].values[0][0]);
+    probe.close();
+    const damaged = Buffer.from(whole);
+    damaged.fill(0x5a, (indexRoot - 1) * pageSize + 8, indexRoot * pageSize - 8);
+    await fs.writeFile(file1, damaged);
+    // The digest is of other bytes: checked, found damaged, moved aside.
+    await assertMovedAside(file1, damaged);
+    // The same damaged bytes with a digest that matches them read without a check: the digest is what
+    // decides, so only bytes this store wrote itself may skip it.
+    await fs.writeFile(file1, damaged);
+    await fs.writeFile(digestFile(file1), createHash('sha256').update(damaged).digest('hex'));
+    const trusted = await SnapshotStore.open(file1);
+    assert.equal(trusted.warning, undefined);
+    assert.equal(trusted.store.base.size, 400);
+    trusted.store.close();
   });
 
   test('an empty file: warning, no snapshot, moved aside', async () => {
