@@ -10,8 +10,12 @@ export const TEMP_PREFIX = '.ssh-sync-tmp.';
 /** Stay within the usual 255-byte name limit whatever the target's name length. */
 const MAX_NAME_BYTES = 255;
 
+/** Random once per process, then counted: unique names without 10,000 calls for randomness. */
+const PROCESS_TOKEN = randomBytes(4).toString('hex');
+let counter = 0;
+
 export function tempNameFor(name: string): string {
-  const head = `${TEMP_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}.`;
+  const head = `${TEMP_PREFIX}${process.pid}.${PROCESS_TOKEN}${(counter++).toString(36)}.`;
   let tail = name;
   while (Buffer.byteLength(head + tail) > MAX_NAME_BYTES) tail = tail.slice(0, Math.max(0, tail.length - 8));
   return head + tail;

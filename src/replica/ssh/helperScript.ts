@@ -250,9 +250,6 @@ function receive() {
   function answerError(id, rel, e) {
     answer({ i: id, e: { c: e.sync || e.code || 'EIO', m: e.sync ? e.message : (e.message || String(e)) } });
   }
-  function statOf(p) {
-    return statFields(fs.lstatSync(p, BIG));
-  }
   function statFields(st) {
     var t = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'o';
     return [t, Number(st.size), Number(st.mtimeNs / NS), Number(st.mode) & 4095, Number(st.uid), Number(st.gid)];
@@ -314,12 +311,31 @@ function receive() {
       throw e;
     }
   }
+  // The files of one input chunk mostly share a directory: its pinned fd is opened once for them
+  // (shared, counted) and let go when the chunk is done, so no directory stays pinned for longer than
+  // it takes to write what had already arrived.
+  var shared = null; // { dir, fd, users }
+  function sharedParent(rel) {
+    var dir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+    if (shared === null || shared.dir !== dir) {
+      unshare();
+      shared = { dir: dir, fd: openParent(rel), users: 0 };
+    }
+    shared.users++;
+    return shared;
+  }
+  function unshare() {
+    if (shared !== null && shared.users === 0) { try { fs.closeSync(shared.fd); } catch (e) { /* closed */ } }
+    if (shared !== null) shared.detached = true;
+    shared = null;
+  }
   /** The parent of rel as a place to work in: {fd: its open fd or -1, target, at(name): a path to name in it}. */
   function placeOf(rel) {
     var name = rel.slice(rel.lastIndexOf('/') + 1);
     if (PINNED) {
-      var fd = openParent(rel);
-      return { fd: fd, target: fdPath(fd, name), at: function (n) { return fdPath(fd, n); } };
+      var dir = sharedParent(rel);
+      var fd = dir.fd;
+      return { fd: fd, dir: dir, target: fdPath(fd, name), at: function (n) { return fdPath(fd, n); } };
     }
     ensureParents(rel);
     var target = absOf(rel);
@@ -327,7 +343,13 @@ function receive() {
     return { fd: -1, target: target, at: function (n) { return dirPath + n; } };
   }
   function release(place) {
-    if (place && place.fd >= 0) { try { fs.closeSync(place.fd); } catch (e) { /* closed */ } place.fd = -1; }
+    if (!place || place.fd < 0) return;
+    var fd = place.fd;
+    var dir = place.dir;
+    place.fd = -1;
+    // A shared directory is closed by its last user once its chunk is done (see unshare).
+    if (dir && (--dir.users > 0 || !dir.detached)) return;
+    try { fs.closeSync(fd); } catch (e) { /* closed */ }
   }
   function describe(st) {
     if (st === null) return 'nothing';
@@ -396,9 +418,12 @@ function receive() {
     if (f.failed) return;
     try {
       setMeta(f.fd, f.req);
+      // What is answered is the file as written: the inode the temp name holds is the one put in place.
+      var st = statFields(fs.fstatSync(f.fd, BIG));
       fs.closeSync(f.fd);
       f.fd = null;
-      check(f.rel, f.target, f.req.e);
+      // Creating: the link below refuses an existing target, so it is the check.
+      if (f.req.e !== null) check(f.rel, f.target, f.req.e);
       if (f.req.e === null) {
         // Creating: a hard link never replaces something that appeared since the check.
         try { fs.linkSync(f.temp, f.target); fs.unlinkSync(f.temp); }
@@ -410,7 +435,7 @@ function receive() {
         }
       } else fs.renameSync(f.temp, f.target);
       f.temp = null;
-      answer({ i: id, st: statOf(f.target), h: f.hash.digest('hex') });
+      answer({ i: id, st: st, h: f.hash.digest('hex') });
       release(f.place);
     } catch (e) {
       drop(f);
@@ -494,6 +519,7 @@ function receive() {
         left = -1;
       }
     }
+    unshare();
     flush();
   };
   onEnd = function () {

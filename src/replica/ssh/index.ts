@@ -29,15 +29,19 @@ export async function openSshReplica(address: string, options: SshReplicaOpenOpt
   const parsed = parseSshAddress(address);
   if (!parsed) throw new SyncError('Usage', `'${address}' is not an ssh address (expected [user@]host[:port]:/path or ssh://user@host:port/path)`);
   const conn = await connectSsh({ host: parsed.host, user: parsed.user, port: parsed.port }, options);
+  let probing: Promise<HelperRuntime | string> | undefined;
   try {
-    const sftp = new Sftp(await openSftp(conn.client));
-    const root = await resolveRoot(sftp, parsed);
     const tier = options.tier ?? 'auto';
     if (tier === 'helper' && options.allowExec === false) throw new SyncError('Usage', 'the helper tier needs commands on the server (allowExec is false)');
     const spawn = options.allowExec === false ? undefined : spawnOver(conn.client);
+    const opening = openSftp(conn.client).then((raw) => new Sftp(raw));
+    // The probe's command starts at once: its round trip overlaps opening SFTP and finding the root.
+    probing = spawn && tier !== 'sftp' ? probeHelper(spawn, opening, options.helperRuntime ?? 'auto', options.debug) : undefined;
+    const sftp = await opening;
+    const root = await resolveRoot(sftp, parsed);
     let helper: HelperRuntime | undefined;
-    if (spawn && tier !== 'sftp') {
-      const found = await probeHelper(spawn, sftp, options.helperRuntime ?? 'auto', options.debug);
+    if (probing) {
+      const found = await probing;
       if (typeof found !== 'string') helper = found;
       else if (tier === 'helper') throw new SyncError('Usage', `${address}: the helper tier is not available on this server: ${found}`);
       else options.debug?.(`${address}: using plain SFTP (${found})`);
@@ -50,6 +54,8 @@ export async function openSshReplica(address: string, options: SshReplicaOpenOpt
       debug: options.debug,
     });
   } catch (err) {
+    // A probe still running ends with the connection; its outcome no longer matters.
+    probing?.catch(() => undefined);
     await conn.close();
     throw err;
   }

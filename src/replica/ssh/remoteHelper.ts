@@ -77,11 +77,19 @@ export const MIN_NODE_MAJOR = 14;
  * -printf (fast listing only), else nothing (plain SFTP). `want` restricts the choice. Returns the
  * runtime, or a reason why there is none.
  */
-export async function probeHelper(spawn: Spawn, sftp: Sftp, want: 'auto' | HelperKind, debug?: (m: string) => void): Promise<HelperRuntime | string> {
+export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want: 'auto' | HelperKind, debug?: (m: string) => void): Promise<HelperRuntime | string> {
   const reasons: string[] = [];
   let commandsHang = false;
   if (want !== 'find') {
-    const node = await run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
+    // The command's round trip (a login shell on the server) overlaps the SFTP work before it.
+    const asked = run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
+    sftp = await sftp;
+    // Whether the helper is already in place, looked up meanwhile (uploaded only where node runs).
+    const looked = sftp;
+    const present = helperPath(looked)
+      .then(async (path) => ({ path, ok: (await remoteSha256(looked, path)) === HELPER_SHA256 }))
+      .catch((err: Error) => err);
+    const node = await asked;
     const version = node instanceof Error ? undefined : /^v(\d+)\.\d+/.exec(node.stdout.toString('utf8').trim());
     if (node instanceof Error) {
       reasons.push(`cannot run commands (${node.message})`);
@@ -94,6 +102,8 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp, want: 'auto' | Helpe
       try {
         // No trial run: `node --version` answered, and the script is checked by hash; a helper that
         // still fails makes that one operation fall back to SFTP.
+        const found = await present;
+        if (!(found instanceof Error) && found.ok) return { kind: 'node', script: found.path };
         return { kind: 'node', script: await installHelper(sftp, debug) };
       } catch (err) {
         reasons.push(`cannot install the helper (${(err as Error).message})`);
@@ -101,6 +111,7 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp, want: 'auto' | Helpe
     }
     debug?.(`helper: node unusable: ${reasons.join('; ')}`);
   }
+  sftp = await sftp;
   if (want !== 'node' && !commandsHang) {
     const find = await run(spawn, `LC_ALL=C find / -maxdepth 0 -printf 'ok%y\\0'`, '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
     if (!(find instanceof Error) && find.code === 0 && find.stdout.toString('latin1') === 'okd\0') return { kind: 'find' };
@@ -148,6 +159,12 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
   const now = await remoteSha256(sftp, path);
   if (now !== HELPER_SHA256) throw new Error(`the helper at ${path} does not match what was uploaded`);
   return path;
+}
+
+/** Where the helper lives on the server (nothing is created). */
+async function helperPath(sftp: Sftp): Promise<string> {
+  const home = (await sftp.realpath('.')).replace(/\/+$/, '');
+  return `${home}/.cache/ssh-sync/${HELPER_FILE}`;
 }
 
 async function remoteSha256(sftp: Sftp, path: string): Promise<string | undefined> {
