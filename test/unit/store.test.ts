@@ -89,6 +89,21 @@ describe('SnapshotStore', () => {
     store.close();
   });
 
+  test('records set and deleted after a save are in the next save (one store, many saves)', async () => {
+    const file1 = fresh();
+    const { store } = await SnapshotStore.open(file1);
+    store.setBase('a', rec(file(1, 1, 'aa')));
+    store.setBase('b', rec(file(2, 2, 'bb')));
+    await store.save();
+    store.setBase('c', rec(file(3, 3, 'cc')));
+    store.deleteBase('a');
+    await store.save();
+    store.close();
+    const again = await SnapshotStore.open(file1);
+    assert.deepEqual([...again.store.base.keys()].sort(), ['b', 'c']);
+    again.store.close();
+  });
+
   test('setBase replaces an existing record', async () => {
     const file1 = fresh();
     await saved(file1);
