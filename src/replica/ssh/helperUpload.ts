@@ -31,6 +31,8 @@ const FRAME_MKDIR = 0x4d; // M
 
 /** Largest data frame: bigger chunks are split. */
 const MAX_DATA = 256 * 1024;
+/** A queued piece at least this big is written by itself (see writeQueued). */
+const BIG_PIECE = 64 * 1024;
 
 /** A file in place: its stat, and the SHA-256 of the bytes the helper received. */
 export interface Received {
@@ -180,10 +182,26 @@ export class HelperUploader {
   /** Writes what is queued; a full channel makes `drained` a promise until it drains. */
   private writeQueued(): void {
     if (this.queued === 0 || this.closed) return;
-    const data = Buffer.concat(this.queue, this.queued);
+    const queue = this.queue;
     this.queue = [];
     this.queued = 0;
-    if (this.proc.stdin.write(data) || this.drained) return;
+    // Small pieces go out together; a big one (file data) as it is: copying it into a joined buffer
+    // first would copy every byte of a big file once more, for nothing (the channel packs it anyway).
+    let written = true;
+    let small: Buffer[] = [];
+    const writeSmall = () => {
+      if (small.length > 0) written = this.proc.stdin.write(small.length === 1 ? small[0] : Buffer.concat(small));
+      small = [];
+    };
+    for (const piece of queue) {
+      if (piece.length < BIG_PIECE) small.push(piece);
+      else {
+        writeSmall();
+        written = this.proc.stdin.write(piece);
+      }
+    }
+    writeSmall();
+    if (written || this.drained) return;
     this.drained = new Promise<void>((resolve) => {
       const done = () => {
         this.drained = undefined;
