@@ -14,6 +14,8 @@ export class LazyReplica implements Replica {
   private opening: Promise<Replica> | undefined;
   /** An attempt started by connectEarly() whose outcome no use has seen yet. */
   private early: Promise<Replica> | undefined;
+  /** A scan started by connectEarly(), handed to the first scan() asking for the same thing. */
+  private prefetched: { readonly options: ScanOptions; readonly tree: Promise<Tree> } | undefined;
 
   constructor(
     readonly description: string,
@@ -42,10 +44,17 @@ export class LazyReplica implements Replica {
    * connection come up while it reads its snapshot). The first use awaits this same attempt and sees
    * its failure, so a failed attempt is never silently made twice.
    */
-  connectEarly(): void {
-    if (this.inner || this.opening) return;
-    this.early = this.get();
-    this.early.catch(() => undefined);
+  connectEarly(prefetch?: ScanOptions): void {
+    if (!this.inner && !this.opening) {
+      this.early = this.get();
+      this.early.catch(() => undefined);
+    }
+    if (!prefetch) return;
+    // The early attempt is not consumed here: its first real use still sees how it went.
+    const attempt = this.early ?? this.get();
+    const tree = attempt.then((inner) => inner.scan(prefetch));
+    tree.catch(() => undefined);
+    this.prefetched = { options: prefetch, tree };
   }
 
   get copyWithin(): Replica['copyWithin'] {
@@ -77,6 +86,10 @@ export class LazyReplica implements Replica {
     return (await this.get()).createRoot();
   }
   async scan(options: ScanOptions): Promise<Tree> {
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    // The very same options object: a scan prefetched for an earlier run that never asked is not used.
+    if (prefetched?.options === options) return prefetched.tree;
     return (await this.get()).scan(options);
   }
   async stat(path: RelPath, follow?: boolean): Promise<Entry | undefined> {

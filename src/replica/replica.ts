@@ -35,6 +35,11 @@ export interface ScanOptions {
   readonly symlinks: SymlinkMode;
   /** Scan only this path and what lies below it (default: the whole root). */
   readonly under?: RelPath;
+  /**
+   * Told of each file, directory or link as the scan admits it, before the scan is over (a run can
+   * start what it will need once it sees a change). Sides that list in one go may not call it.
+   */
+  readonly onEntry?: (path: RelPath, entry: Entry) => void;
 }
 
 /**
@@ -76,8 +81,11 @@ export interface Replica {
    * sending. Any one write may still come back without it.
    */
   readonly hashesWrites?: boolean;
-  /** A peer that connects on first use may start connecting now, without waiting (see LazyReplica). */
-  connectEarly?(): void;
+  /**
+   * A peer that connects on first use may start connecting now, without waiting, and then scanning
+   * with `prefetch` (the next scan() with the same options gets that scan) (see LazyReplica).
+   */
+  connectEarly?(prefetch?: ScanOptions): void;
   /**
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).

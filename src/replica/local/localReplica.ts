@@ -97,6 +97,7 @@ export class LocalReplica implements Replica {
         const isDir = entry.kind === 'dir';
         if (options.filter.excludes(path, isDir)) continue;
         tree.set(path, entry);
+        options.onEntry?.(path, entry);
         if (isDir) {
           const id = `${entry.dev}:${entry.ino}`;
           if (chain.has(id)) {
