@@ -28,3 +28,12 @@ export function isRacy(record: BaseRecord, side: Side): boolean {
 }
 
 export type Base = Map<RelPath, BaseRecord>;
+
+/**
+ * The base records a scoped reconcile is not given, from a run that found each of those paths unchanged
+ * on both sides since the snapshot (a one-way run takes its target to be as recorded, as it does in a
+ * full run): so each side holds there what the record says. Never decided about, moved or forgotten;
+ * only looked at as content already in place (a source to copy from) and as names already taken (case
+ * clashes). Iterable more than once.
+ */
+export type Settled = Iterable<readonly [RelPath, BaseRecord]>;

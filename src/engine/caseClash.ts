@@ -1,3 +1,4 @@
+import type { Settled } from './base';
 import type { Tree } from './entry';
 import { baseName, parentOf, type RelPath } from './path';
 import type { Action } from './plan';
@@ -34,9 +35,10 @@ export interface CaseClash {
  * the new one is made.
  *
  * `trees` are the sides as the plan sees them (after the plan's renames are applied, as `reconcile`
- * decides in that world). Pure: no I/O.
+ * decides in that world). For a scoped plan, `outside` holds the names outside its scope, taken on both
+ * sides (see Settled): a new name in a directory the scope only passes through meets them too. Pure: no I/O.
  */
-export function findCaseClashes(actions: readonly Action[], trees: Record<Side, Tree>, caseInsensitive: Partial<Record<Side, boolean>> | undefined): CaseClash[] {
+export function findCaseClashes(actions: readonly Action[], trees: Record<Side, Tree>, caseInsensitive: Partial<Record<Side, boolean>> | undefined, outside?: Settled): CaseClash[] {
   const clashes: CaseClash[] = [];
   for (const side of ['local', 'remote'] as const) {
     if (!caseInsensitive?.[side]) continue;
@@ -57,6 +59,11 @@ export function findCaseClashes(actions: readonly Action[], trees: Record<Side, 
       group.add(path);
     };
     for (const path of trees[side].keys()) if (path !== '' && !vacated.has(path)) add(path);
+    if (outside) {
+      // Only names in a directory that gets a new one can clash.
+      const dirs = new Set([...created].map(parentOf));
+      for (const [path] of outside) if (path !== '' && dirs.has(parentOf(path)) && !vacated.has(path)) add(path);
+    }
     for (const path of created) add(path);
     for (const group of groups.values()) {
       if (group.size < 2 || ![...group].some((p) => created.has(p))) continue;

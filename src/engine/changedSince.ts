@@ -4,26 +4,20 @@ import { isSyncable, type Tree } from './entry';
 import type { RelPath } from './path';
 import type { Side } from './policy';
 
-export interface SourceChanges {
-  /** Source paths that differ from the snapshot (or need a hash to tell), and snapshot paths gone from it. */
-  readonly paths: RelPath[];
-  /** Whether any path is new to the snapshot (renames and copies are found only across the whole tree). */
-  readonly created: boolean;
-}
-
 /**
- * What a one-way run with a snapshot has to decide about: everything else is as the snapshot recorded
- * it on both sides, so it needs no plan at all. Uses the reconciler's own classification, so a path
- * left out here is one the reconciler would have found unchanged.
+ * What a run with a snapshot has to decide about on `side`: paths new to the snapshot, paths that differ
+ * from it (or need a hash to tell), and snapshot paths gone from the scan. Everything else is as the
+ * snapshot recorded it, so it needs no plan at all. Uses the reconciler's own classification, so a path
+ * left out here is one the reconciler would have found unchanged. A rename shows as both of its ends
+ * (one gone, one new), so a plan of just these paths still finds it; a copy's source is left out, and is
+ * found in its record (see Settled).
  */
-export function changedSince(base: Base, side: Side, scanned: Tree, preserve?: { readonly mode: boolean; readonly owner: boolean }): SourceChanges {
+export function changedSince(base: Base, side: Side, scanned: Tree, preserve?: { readonly mode: boolean; readonly owner: boolean }): RelPath[] {
   const paths: RelPath[] = [];
-  let created = false;
   for (const [path, entry] of scanned) {
     const record = base.get(path);
     if (!record) {
       paths.push(path);
-      created = true;
       continue;
     }
     // A problem (unreadable, odd name) is reported by the plan.
@@ -35,5 +29,5 @@ export function changedSince(base: Base, side: Side, scanned: Tree, preserve?: {
     if (c.change !== 'unchanged' || c.needsHash) paths.push(path);
   }
   for (const path of base.keys()) if (!scanned.has(path)) paths.push(path);
-  return { paths, created };
+  return paths;
 }

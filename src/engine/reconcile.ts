@@ -1,4 +1,4 @@
-import type { Base, BaseRecord } from './base';
+import type { Base, BaseRecord, Settled } from './base';
 import { classify, isChanged, type Change } from './change';
 import { isSyncable, sameContent, sameMetadata, withoutHash, type SyncableEntry, type Tree } from './entry';
 import { ancestors, compareParentFirst, depth, isWithin, ROOT, type RelPath } from './path';
@@ -20,8 +20,14 @@ import { otherSide, type ReconcilePolicy, type Side } from './policy';
  * - A directory is deleted only when everything under it on that side is deleted by the same plan.
  * - On a side whose names ignore case (`policy.caseInsensitive`), no two names that differ only in case
  *   are made to land on one: each such path becomes a problem and is left alone like one.
+ *
+ * A scoped plan is given only the base records and tree entries within its scope: nothing else is
+ * decided about, so nothing else can be deleted, forgotten or renamed. Renames are found within the
+ * scope too, so the caller puts both ends of each in it (everything gone and everything new). `outside`,
+ * the records it was not given, where the caller found them unchanged on both sides (see Settled): for
+ * copies and case clashes, which look beyond the paths decided about.
  */
-export function reconcile(base: Base, local: Tree, remote: Tree, policy: ReconcilePolicy): Plan {
+export function reconcile(base: Base, local: Tree, remote: Tree, policy: ReconcilePolicy, outside?: Settled): Plan {
   for (const [side, tree] of [['local', local], ['remote', remote]] as const) {
     const root = tree.get(ROOT);
     // A root that could not be read says nothing about what is in it: decide nothing at all.
@@ -30,10 +36,12 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
   const sources: Side[] = policy.direction === 'push' ? ['local'] : policy.direction === 'pull' ? ['remote'] : ['local', 'remote'];
   const detection = detectMoves(base, local, remote, sources, policy.isExcluded);
   let moves = detection.moves;
+  // No snapshot at all (a first run or a rescan), not merely a scope that holds no record.
+  const firstRun = base.size === 0 && (outside === undefined || outside[Symbol.iterator]().next().done === true);
   const clashes = new Map<RelPath, { side: Side; message: string }>();
   for (;;) {
     const world = applyMoves(base, local, remote, moves);
-    const plan = new Reconciler(world.base, world.local, world.remote, policy, clashes).run();
+    const plan = new Reconciler(world.base, world.local, world.remote, policy, clashes, firstRun).run();
     // A rename into or out of a path that is left alone (a conflict, a problem, a skip) would touch it:
     // decide again without that rename.
     const untouchable = [...plan.conflicts.map((c) => c.path), ...plan.problems.map((p) => p.path), ...plan.skips.map((s) => s.path)];
@@ -43,10 +51,10 @@ export function reconcile(base: Base, local: Tree, remote: Tree, policy: Reconci
       continue;
     }
     const renames: Action[] = moves.map((m) => ({ kind: 'rename', from: m.from, path: m.to, to: otherSide(m.side), expect: m.expect }));
-    const copies = copiesWithin(plan.actions, world.base, { local: world.local, remote: world.remote }, policy);
+    const copies = copiesWithin(plan.actions, world.base, { local: world.local, remote: world.remote }, policy, outside);
     // Names that would collide on a case-insensitive side: decide again with them left alone.
     let clashed = false;
-    for (const clash of findCaseClashes([...renames, ...copies.actions], world, policy.caseInsensitive)) {
+    for (const clash of findCaseClashes([...renames, ...copies.actions], world, policy.caseInsensitive, outside)) {
       for (const path of clash.paths) {
         if (clashes.has(path)) continue;
         clashes.set(path, { side: clash.side, message: describeCaseClash(clash) });
@@ -91,6 +99,8 @@ class Reconciler {
     private readonly policy: ReconcilePolicy,
     /** Paths that would collide with another name on a case-insensitive side: problems, left alone. */
     private readonly clashes: ReadonlyMap<RelPath, { side: Side; message: string }> = new Map(),
+    /** No snapshot at all: both sides holding something different cannot tell which is newer. */
+    private readonly firstRun = base.size === 0,
   ) {}
 
   run(): Plan {
@@ -345,7 +355,7 @@ class Reconciler {
   private bothChangedKind(s: PathState): ConflictKind {
     if (s.record) return 'both-modified';
     // Without any snapshot there is no telling which side is newer: the first run or a rescan.
-    return this.base.size === 0 ? 'undeterminable' : 'both-created';
+    return this.firstRun ? 'undeterminable' : 'both-created';
   }
 
   private newerSide(local: SyncableEntry, remote: SyncableEntry): Side | undefined {

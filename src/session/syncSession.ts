@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EventEmitter } from 'node:events';
-import type { BaseRecord } from '../engine/base';
+import type { BaseRecord, Settled } from '../engine/base';
+import { classify } from '../engine/change';
 import { changedSince } from '../engine/changedSince';
 import { isSyncable, type Tree } from '../engine/entry';
 import { Filter } from '../engine/filter';
@@ -12,8 +13,8 @@ import type { Plan } from '../engine/plan';
 import { otherSide, type Direction, type ReconcilePolicy, type Side } from '../engine/policy';
 import { reconcile } from '../engine/reconcile';
 import { SyncError } from '../errors';
-import type { Replica } from '../replica/replica';
-import { SnapshotStore, type StoredConflict } from '../store/snapshotStore';
+import type { Replica, ScanOptions } from '../replica/replica';
+import { digestFile, SnapshotStore, type StoredConflict } from '../store/snapshotStore';
 import type { RunOptions, SessionConfig } from './config';
 import type { SessionState, SyncEvent, SyncSummary } from './events';
 import { execute, type ActionOutcome, type ExecutorOptions } from './executor';
@@ -123,8 +124,10 @@ export class SyncSession {
   run(options: RunOptions = {}): Promise<SyncSummary> {
     return this.exclusive(async () => {
       const started = Date.now();
-      // A bidi run looks at the peer anyway: let the connection come up while the snapshot loads.
-      if (this.config.direction === 'bidi') this.sides.remote.connectEarly?.();
+      const whole: ScanOptions = { filter: this.filter, symlinks: this.config.symlinks, under: ROOT };
+      // A bidi run looks at the peer anyway: let the connection come up, and the peer's listing start,
+      // while the snapshot loads (the scan below gets that listing: same options object).
+      if (this.config.direction === 'bidi') this.sides.remote.connectEarly?.(whole);
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
@@ -134,7 +137,7 @@ export class SyncSession {
           // A new session says at once whether it would close a loop (it connects anyway).
           if (store.base.size === 0 && !options.dryRun) await this.register();
           this.setState('scanning');
-          const scanned = await this.scanBoth(ROOT);
+          const scanned = await this.scanBoth(ROOT, whole);
           // After an interrupted run the target may hold writes the snapshot does not know: all of it.
           const scope = store.base.size > 0 && !interrupted ? this.narrow(store, scanned) : undefined;
           if (scope === 'nothing') return this.nothingToDo(direction, options, started);
@@ -147,7 +150,8 @@ export class SyncSession {
         if (source === 'remote') await this.checkRoots(store);
         else await this.checkLocalRoot();
         this.setState('scanning');
-        const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks });
+        const onEntry = source === 'local' && !options.dryRun ? this.connectOnFirstChange(store, target) : undefined;
+        const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks, onEntry });
         const scope = this.narrow(store, { [source]: scanned });
         if (scope === 'nothing') return this.nothingToDo(direction, options, started);
         const within = scopeTest(scope);
@@ -164,24 +168,45 @@ export class SyncSession {
   /**
    * What a run with a snapshot has to decide about. Only what changed since the snapshot (see
    * changedSince) and what is in conflict needs a decision; everything else is as the snapshot recorded
-   * it on both sides. 'nothing': nothing changed. A scope: only known paths changed (and few enough to
-   * list): decide about just those, as an editor save does. Undefined: the whole tree (new paths may be
-   * renames or copies, which are found across the whole tree).
+   * it on both sides. 'nothing': nothing changed. A scope: few enough paths changed to list: decide
+   * about just those (the outermost of them, and what is under them), as an editor save does. Undefined:
+   * the whole tree.
+   *
+   * New paths are in the scope like any other: a rename or move is a path gone and a path new on the
+   * same side, so both of its ends are, and the reconciler finds it within the scope. The scope is
+   * `settled`: every path outside it was just found unchanged, so its record stands for both sides
+   * there (a copy's source, a name taken).
    */
   private narrow(store: SnapshotStore, scanned: Partial<Record<Side, Tree>>): Scope | 'nothing' | undefined {
     const paths: RelPath[] = store.conflicts().map((c) => c.path);
-    let created = false;
     for (const side of ['local', 'remote'] as const) {
       const tree = scanned[side];
-      if (!tree) continue;
-      const changes = changedSince(store.base, side, tree, this.config.preserve);
-      paths.push(...changes.paths);
-      created ||= changes.created;
+      if (tree) paths.push(...changedSince(store.base, side, tree, this.config.preserve));
     }
     if (paths.length === 0) return 'nothing';
-    if (created || paths.length > NARROW_MAX_PATHS) return undefined;
+    if (paths.length > NARROW_MAX_PATHS) return undefined;
     const roots = topMost(paths);
-    return { roots, parents: new Set(roots.flatMap((p) => ancestors(p))) };
+    return { roots, parents: new Set(roots.flatMap((p) => ancestors(p))), settled: true };
+  }
+
+  /**
+   * For a one-way run's scan of the local side: the first entry that differs from the snapshot lets the
+   * target start connecting while the scan goes on (a run with nothing to do still opens no connection;
+   * one with a change does not wait for the whole scan before the connection's round trips start).
+   */
+  private connectOnFirstChange(store: SnapshotStore, target: Side): ScanOptions['onEntry'] {
+    const peer = this.sides[target];
+    if (!peer.connectEarly) return undefined;
+    let seen = false;
+    return (path, entry) => {
+      // Only a sure change: one that needs a hash to tell may turn out to be none, and an unreadable
+      // path is a problem to report, not something to write.
+      if (seen || !isSyncable(entry)) return;
+      const record = store.base.get(path);
+      if (record && classify(record, record.local, entry, this.config.preserve, 'local').change === 'unchanged') return;
+      seen = true;
+      peer.connectEarly?.();
+    };
   }
 
   /** A run that found nothing changed since the snapshot: no plan, no connection, no save. */
@@ -233,10 +258,11 @@ export class SyncSession {
    * new name may meet one stored there under another case since: that one goes into the target's tree
    * (see markStoredCase), so the engine sees the clash. True when there was one.
    */
-  private async lookAtStoredCase(plan: Plan, trees: Record<Side, Tree>, direction: Direction): Promise<boolean> {
+  private async lookAtStoredCase(store: SnapshotStore, plan: Plan, trees: Record<Side, Tree>, direction: Direction): Promise<boolean> {
     const target: Side = direction === 'push' ? 'remote' : 'local';
     if (direction === 'bidi' || !this.caseFolding.sides[target]) return false;
-    const found = await storedUnderOtherCase(this.sides[target], trees[target], outermostCreated(plan, target));
+    // A name the snapshot knows is in the view already, or outside a scoped plan's (which sees it there).
+    const found = (await storedUnderOtherCase(this.sides[target], trees[target], outermostCreated(plan, target))).filter((f) => !store.base.has(f.stored));
     markStoredCase(trees[target], found);
     return found.length > 0;
   }
@@ -294,7 +320,9 @@ export class SyncSession {
 
   /**
    * Reconciles and carries out the plan for `trees`. With a `scope`, only paths within its roots (and
-   * the roots' parents) are considered; other paths' base records and conflicts are left alone.
+   * the roots' parents) are considered; other paths' base records and conflicts are left alone (the
+   * reconciler is given neither them nor their entries, so it cannot take them for gone). A `settled`
+   * scope's records outside it still serve as copy sources and taken names (see Settled).
    */
   private async syncTrees(
     store: SnapshotStore,
@@ -315,14 +343,15 @@ export class SyncSession {
     this.setState('reconciling');
     const inScope = scopeTest(scope);
     const base = scope === undefined ? store.base : new Map([...store.base].filter(([p]) => inScope(p)));
+    const outside = scope?.settled ? recordsOutside(store.base, base) : undefined;
     const policyNow = (): ReconcilePolicy => (resolving ? { ...this.policy(), direction: resolving, overwrite: 'always', deletes: true } : this.policy());
     let policy = policyNow();
-    let plan = await this.plan(base, trees, policy);
+    let plan = await this.plan(base, trees, policy, outside);
     if (beforeWrite && plan.actions.length > 0 && !options.dryRun) {
       await beforeWrite();
       // The peer is connected now: what it can do (copies, cheap hashes) may change the plan.
       policy = policyNow();
-      plan = await this.plan(base, trees, policy);
+      plan = await this.plan(base, trees, policy, outside);
     }
     // Until this run is folded in, the target may hold temp files or writes the snapshot does not know
     // (the case probe below writes one too): a one-way run after an interrupted one looks at the target
@@ -331,10 +360,10 @@ export class SyncSession {
     // Names differing only in case collide on a side that ignores case: the engine must know which do.
     if (plan.actions.length > 0 && !options.dryRun && (await this.caseFolding.learn(plan, this.sides))) {
       policy = policyNow();
-      plan = await this.plan(base, trees, policy);
+      plan = await this.plan(base, trees, policy, outside);
     }
-    if (targetUnscanned && scope === undefined && !options.dryRun && (await this.lookAtStoredCase(plan, trees, policy.direction))) {
-      plan = await this.plan(base, trees, policy);
+    if (targetUnscanned && !options.dryRun && (await this.lookAtStoredCase(store, plan, trees, policy.direction))) {
+      plan = await this.plan(base, trees, policy, outside);
     }
     for (const p of plan.problems) this.emit({ type: 'problem', ...p });
     for (const c of plan.conflicts) this.emit({ type: 'conflict', conflict: c });
@@ -417,8 +446,8 @@ export class SyncSession {
   }
 
   /** Reconciles, hashing what the decision needs and trying again, a few rounds at most. */
-  private async plan(base: Map<RelPath, BaseRecord>, trees: Record<Side, Tree>, policy: ReconcilePolicy): Promise<Plan> {
-    let plan = reconcile(base, trees.local, trees.remote, policy);
+  private async plan(base: Map<RelPath, BaseRecord>, trees: Record<Side, Tree>, policy: ReconcilePolicy, outside?: Settled): Promise<Plan> {
+    let plan = reconcile(base, trees.local, trees.remote, policy, outside);
     for (let round = 0; round < MAX_HASH_ROUNDS && plan.hashRequests.length > 0; round++) {
       const hashOne = async ({ path, side }: { path: RelPath; side: Side }) => {
         const entry = trees[side].get(path);
@@ -435,13 +464,13 @@ export class SyncSession {
           runLimited(plan.hashRequests.filter((h) => h.side === side), this.sides[side].tier === 'helper' ? 8192 : 8, hashOne),
         ),
       );
-      plan = reconcile(base, trees.local, trees.remote, policy);
+      plan = reconcile(base, trees.local, trees.remote, policy, outside);
     }
     return plan;
   }
 
-  private async scanBoth(under: RelPath): Promise<Record<Side, Tree>> {
-    const options = { filter: this.filter, symlinks: this.config.symlinks, under };
+  private async scanBoth(under: RelPath, given?: ScanOptions): Promise<Record<Side, Tree>> {
+    const options = given ?? { filter: this.filter, symlinks: this.config.symlinks, under };
     const [local, remote] = await Promise.all([this.sides.local.scan(options), this.sides.remote.scan(options)]);
     return { local, remote };
   }
@@ -489,14 +518,14 @@ export class SyncSession {
   }
 
   private async dropSnapshot(): Promise<void> {
-    if (this.heldStore) {
-      this.heldStore.close();
+    const held = this.heldStore;
+    if (held) {
+      held.close();
       this.heldStore = undefined;
-      await fs.rm(this.snapshotFile, { force: true });
-      this.heldStore = await this.openStore();
-      return;
     }
-    await fs.rm(this.snapshotFile, { force: true });
+    // The snapshot and what is kept beside it (its digest, the time of the last run with nothing to do).
+    for (const file of [this.snapshotFile, digestFile(this.snapshotFile), quietRunFile(this.snapshotFile)]) await fs.rm(file, { force: true });
+    if (held) this.heldStore = await this.openStore();
   }
 
   private async openStore(): Promise<SnapshotStore> {
@@ -613,6 +642,20 @@ const NARROW_MAX_PATHS = 1000;
 interface Scope {
   readonly roots: readonly RelPath[];
   readonly parents: ReadonlySet<RelPath>;
+  /**
+   * Every path outside the scope was found unchanged since the snapshot (by narrow(); a watcher's or an
+   * editor's list of paths says nothing of the others), so its record holds for both sides there.
+   */
+  readonly settled?: boolean;
+}
+
+/** The snapshot's records outside a scope: those of `all` that `inside` leaves out (computed when asked, not held). */
+function recordsOutside(all: ReadonlyMap<RelPath, BaseRecord>, inside: ReadonlyMap<RelPath, BaseRecord>): Settled {
+  return {
+    *[Symbol.iterator]() {
+      for (const entry of all) if (!inside.has(entry[0])) yield entry;
+    },
+  };
 }
 
 /** The outermost of these paths: 'a' covers 'a/b'. */

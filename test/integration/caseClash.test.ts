@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Direction } from '../../src/engine/policy';
 import { DEFAULT_PRESERVE, type SessionConfig } from '../../src/session/config';
 import { SyncSession } from '../../src/session/syncSession';
 import { LocalReplica } from '../../src/replica/local/localReplica';
@@ -172,17 +173,25 @@ describe('case clash against a case-insensitive target', { skip: unavailable ? `
     assert.deepEqual(await readTree(peer), { 'A.txt': 'upper', 'a.txt': 'lower', 'b.txt': 'b', 'keep.txt': 'k' });
   });
 
-  /** An in-process push session from a local folder to a folder on the mount (what continuous mode drives). */
-  const pushSession = async (spec: Record<string, string>) => {
+  /**
+   * An in-process push session from a local folder to a folder on the mount (what continuous mode
+   * drives). `aged`: the files' mtimes are set a minute back first, so that no record is "racy" (to be
+   * confirmed by hash, and so decided about, on the next run).
+   */
+  const pushSession = async (spec: Record<string, string>, { direction = 'push', aged = false }: { direction?: Direction; aged?: boolean } = {}) => {
     n++;
     const a = path.join(work, `a${n}`);
     const b = path.join(mount.dir, `b${n}`);
     await writeTree(a, spec);
+    if (aged) {
+      const when = Date.now() / 1000 - 60.5;
+      for (const rel of Object.keys(spec)) await fs.utimes(path.join(a, rel), when, when);
+    }
     await fs.mkdir(b);
     const config: SessionConfig = {
       localRoot: a,
       peer: b,
-      direction: 'push',
+      direction,
       overwrite: 'always',
       deletes: true,
       symlinks: 'copy',
@@ -220,4 +229,17 @@ describe('case clash against a case-insensitive target', { skip: unavailable ? `
     assert.deepEqual(await storedNames(b), ['docs', 'x.txt']);
     assert.deepEqual(await storedNames(path.join(b, 'docs')), ['theirs.txt']);
   });
+
+  for (const direction of ['push', 'bidi'] as const) {
+    test(`${direction}: a run with a snapshot adding a name that clashes with an unchanged one beside it sees the clash (the plan is scoped to the new name)`, async () => {
+      const { a, b, session, problems } = await pushSession({ 'docs/readme.md': 'v1', 'docs/guide.md': 'g', 'src/x.txt': 'x' }, { direction, aged: true });
+      await writeTree(a, { 'docs/README.md': 'another file' });
+      const s = await session.run();
+      assert.equal(s.problems, 2, JSON.stringify(problems));
+      assert.match(problems.join('\n'), /remote docs\/README\.md: case clash: 'docs\/README\.md' and 'docs\/readme\.md'/);
+      assert.equal(s.copied + s.deleted, 0, JSON.stringify(s));
+      assert.deepEqual(await storedNames(path.join(b, 'docs')), ['guide.md', 'readme.md']);
+      assert.equal(await fs.readFile(path.join(b, 'docs/readme.md'), 'utf8'), 'v1');
+    });
+  }
 });

@@ -216,10 +216,12 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
       const peer = `root@127.0.0.1:${own.port}:${p.remote}`;
       assert.equal((await sync(p.local, peer, p.state, args)).code, 0);
       await own.stop();
-      // The server is gone: a run with nothing to do still succeeds, because it never connects.
-      const idle = await sync(p.local, peer, p.state, args);
+      // The server is gone: a run with nothing to do still succeeds, because it never connects (not
+      // even tries: the ssh layer's debug output would say so).
+      const idle = await sync(p.local, peer, p.state, args, { env: { SSH_SYNC_DEBUG: '1' } });
       assert.equal(idle.code, 0, idle.stdout + idle.stderr);
       assert.match(idle.stdout, /in sync: 0 copied/);
+      assert.doesNotMatch(idle.stderr, /Trying|connect/i, idle.stderr);
       await writeTree(p.local, { 'a.txt': 'changed' });
       const busy = await sync(p.local, peer, p.state, args);
       assert.equal(busy.code, 1);

@@ -5,7 +5,7 @@ import type { Entry } from '../../src/engine/entry';
 import type { Plan } from '../../src/engine/plan';
 import type { Direction, Overwrite, ReconcilePolicy } from '../../src/engine/policy';
 import { reconcile } from '../../src/engine/reconcile';
-import { baseOf, dir, expected, file, invariantViolations, link, outcome, policy, problem, rec, tree, type Outcome } from './fixtures';
+import { baseOf, describeAction, dir, expected, file, invariantViolations, link, outcome, policy, problem, rec, tree, type Outcome } from './fixtures';
 
 /*
  * The DESIGN.md "Reconciliation" table as named cases, each run once per direction and once per
@@ -695,5 +695,50 @@ describe('reconcile: details', () => {
     const base = baseOf({ keep: rec(file(4, 1000), file(4, 1000), 'hk') });
     const plan = reconcile(base, tree({ keep: file(4, 1000), dup: file(4, 5000, 'hk') }), tree({ keep: file(4, 1000) }), policy({ direction: 'push', copyWithin: { remote: true }, cheapHash: { local: true } }));
     assert.deepEqual(plan.actions.map((a) => (a.kind === 'clone' ? `clone ${a.from} -> ${a.path}` : a.kind)), ['clone keep -> dup']);
+  });
+});
+
+describe('reconcile: a scoped plan (given the records outside its scope as `outside`)', () => {
+  // A push run renamed lib to src and made a copy of other/keep elsewhere; other/* is unchanged on both
+  // sides, so the plan is given only lib, src and docs, and other's records as `outside`.
+  const libRecord = rec(file(3, 1000, undefined, { ino: 5, dev: 1 }), file(3, 1000), 'h-lib');
+  const outsideBase = baseOf({ other: rec(dir()), 'other/keep': rec(file(4, 1000), file(4, 1000), 'hk'), 'other/Readme': rec(file(2, 1000), file(2, 1000), 'hr') });
+  const outside = [...outsideBase];
+  const scoped = () => ({
+    base: baseOf({ lib: rec(dir({ ino: 4, dev: 1 }), dir()), 'lib/a': libRecord }),
+    local: tree({ src: dir({ ino: 4, dev: 1 }), 'src/a': file(3, 1000, undefined, { ino: 5, dev: 1 }), docs: dir(), 'docs/dup': file(4, 5000, 'hk') }),
+    remote: tree({ lib: dir(), 'lib/a': file(3, 1000) }),
+  });
+  const push = policy({ direction: 'push', overwrite: 'always', copyWithin: { remote: true }, cheapHash: { local: true } });
+  const describeAll = (plan: Plan) => plan.actions.map((a) => (a.kind === 'clone' || a.kind === 'rename' ? `${a.kind} ${a.from} -> ${a.path}` : describeAction(a)));
+
+  test('finds the rename within the scope, copies from a record outside it, and decides nothing about what is outside', () => {
+    const { base, local, remote } = scoped();
+    const plan = reconcile(base, local, remote, push, outside);
+    assert.deepEqual(describeAll(plan), ['rename lib -> src', 'mkdir remote docs', 'clone other/keep -> docs/dup']);
+    const clone = plan.actions.find((a) => a.kind === 'clone');
+    assert.deepEqual(clone?.kind === 'clone' && clone.fromExpect, outsideBase.get('other/keep')!.remote);
+    for (const path of outsideBase.keys()) {
+      assert.ok(!plan.forgets.includes(path) && !plan.agreements.has(path), path);
+      assert.ok(!plan.actions.some((a) => a.path === path), path);
+    }
+    // Without `outside` the copy has no source: the file is sent.
+    assert.deepEqual(describeAll(reconcile(base, local, remote, push)), ['rename lib -> src', 'mkdir remote docs', 'copy remote docs/dup']);
+  });
+
+  test('a new name clashing with one outside the scope, on a case-insensitive side, is a clash', () => {
+    const { base, local, remote } = scoped();
+    local.set('other/README', file(6, 5000, 'h-new'));
+    const plan = reconcile(base, local, remote, { ...push, caseInsensitive: { remote: true } }, outside);
+    assert.deepEqual(plan.problems.map((p) => p.path).sort(), ['other/README', 'other/Readme']);
+    assert.ok(!plan.actions.some((a) => a.path === 'other/README' || a.path === 'other/Readme'), describeAll(plan).join(', '));
+    // The rest of the plan goes ahead.
+    assert.ok(describeAll(plan).includes('rename lib -> src'));
+  });
+
+  test('both sides creating a path with different content is "both created" while a snapshot exists outside the scope', () => {
+    const both = (o?: typeof outside) => reconcile(baseOf(), tree({ n: file(1, 1000, 'h1') }), tree({ n: file(2, 1000, 'h2') }), policy({ direction: 'bidi' }), o).conflicts.map((c) => c.kind);
+    assert.deepEqual(both(outside), ['both-created']);
+    assert.deepEqual(both(), ['undeterminable']);
   });
 });
