@@ -16,7 +16,7 @@ export interface FilterRule {
  *   are never deleted on the target.
  */
 export class Filter {
-  private readonly rules: { type: FilterRule['type']; dirOnly: boolean; anchored: boolean; matcher: Minimatch }[];
+  private readonly rules: { type: FilterRule['type']; dirOnly: boolean; anchored: boolean; matches: (subject: string) => boolean }[];
 
   constructor(rules: readonly FilterRule[]) {
     this.rules = rules.map((rule) => {
@@ -26,7 +26,7 @@ export class Filter {
       if (dirOnly) pattern = pattern.replace(/\/+$/, '');
       const anchored = pattern.includes('/');
       if (pattern.startsWith('/')) pattern = pattern.replace(/^\/+/, '');
-      return { type: rule.type, dirOnly, anchored, matcher: new Minimatch(pattern, { dot: true, nocomment: true, nonegate: true }) };
+      return { type: rule.type, dirOnly, anchored, matches: matcherFor(pattern) };
     });
   }
 
@@ -39,7 +39,7 @@ export class Filter {
     for (const rule of this.rules) {
       if (rule.dirOnly && !isDir) continue;
       const subject = rule.anchored ? path : baseName(path);
-      if (rule.matcher.match(subject)) return rule.type === 'exclude';
+      if (rule.matches(subject)) return rule.type === 'exclude';
     }
     return false;
   }
@@ -47,4 +47,21 @@ export class Filter {
   static none(): Filter {
     return new Filter([]);
   }
+}
+
+/**
+ * A test for one pattern, as cheap as it can be: every path of a scan goes through every rule (the
+ * session's own marker rule included), 200,000 calls for a bidi run over 100,000 files. A pattern
+ * without glob magic is compared as a string, most others through the one regular expression minimatch
+ * compiles for it (splitting each path into segments, as `match` does, costs several times more).
+ */
+function matcherFor(pattern: string): (subject: string) => boolean {
+  const matcher = new Minimatch(pattern, { dot: true, nocomment: true, nonegate: true });
+  if (!matcher.hasMagic()) {
+    const literal = matcher.set.length === 1 ? matcher.set[0].join('/') : undefined;
+    if (literal === pattern) return (subject) => subject === literal;
+  }
+  // minimatch's expression for a globstar is looser than its matching (`docs/**` would take `docs`).
+  const re = pattern.includes('**') ? false : matcher.makeRe();
+  return re ? (subject) => re.test(subject) : (subject) => matcher.match(subject);
 }

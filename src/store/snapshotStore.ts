@@ -69,7 +69,7 @@ export class SnapshotStore {
       try {
         const db = new SQL.Database(bytes);
         // The integrity check costs ~0.1 s on 100,000 paths: skipped only for the exact bytes we saved.
-        const base = readBase(db, (await savedDigest(file)) !== digestOf(bytes));
+        const base = await readBase(db, (await savedDigest(file)) !== digestOf(bytes));
         return { store: new SnapshotStore(file, db, base, true) };
       } catch (err) {
         const aside = `${file}.corrupt-${Date.now()}`;
@@ -221,7 +221,10 @@ async function savedDigest(file: string): Promise<string | undefined> {
   return fs.readFile(digestFile(file), 'utf8').then((s) => s.trim(), () => undefined);
 }
 
-function readBase(db: Database, checkIntegrity: boolean): Base {
+/** Rows read between two turns of the event loop (a connection coming up meanwhile keeps going). */
+const ROWS_PER_TURN = 4000;
+
+async function readBase(db: Database, checkIntegrity: boolean): Promise<Base> {
   if (checkIntegrity) {
     const check = db.exec('PRAGMA quick_check');
     const verdict = check[0]?.values[0]?.[0];
@@ -232,7 +235,9 @@ function readBase(db: Database, checkIntegrity: boolean): Base {
   if (JSON.parse(String(schema)) !== SCHEMA_VERSION) throw new Error(`snapshot schema ${String(schema)} is not ${SCHEMA_VERSION}`);
   const base: Base = new Map();
   const stmt = db.prepare('SELECT * FROM base');
+  let rows = 0;
   while (stmt.step()) {
+    if (++rows % ROWS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const row = stmt.get();
     const kind = String(row[1]) as BaseRecord['kind'];
     const target = row[4] === null ? undefined : String(row[4]);

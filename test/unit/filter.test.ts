@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Minimatch } from 'minimatch';
 import { Filter, type FilterRule } from '../../src/engine/filter';
 
 const inc = (pattern: string): FilterRule => ({ type: 'include', pattern });
@@ -104,5 +105,31 @@ describe('Filter', () => {
     assert.equal(f.excludes('#notes', false), true);
     assert.equal(f.excludes('!important', false), true);
     assert.equal(f.excludes('other', false), false);
+  });
+
+  test('each rule decides exactly as minimatch matching the path would (the fast matchers change nothing)', () => {
+    const patterns = ['*.log', 'node_modules', '.git', '.ssh-sync-marker.json', 'build/', '/dist', 'src/**/*.ts', '**/tmp', 'a/*/c',
+      '[ab]*.txt', '?.md', 'x{1,2}.bin', 'caf\u00e9', 'we\\*ird', 'docs/**', '**', '*', '.*', 'a b/c d', 'deep/**/x/*.y'];
+    const paths = ['a.log', 'x/a.log', 'node_modules', 'p/node_modules', 'node_modules.txt', '.git', 'src/.git', 'build', 'x/build',
+      'dist', 'x/dist', 'src/a.ts', 'src/b/c/d.ts', 'src/a.tsx', 'tmp', 'a/tmp', 'a/b/tmp', 'a/b/c', 'a/b/b/c', 'a.txt', 'b1.txt',
+      'c.txt', 'r.md', 'rr.md', 'x1.bin', 'x3.bin', 'caf\u00e9', 'we*ird', 'weXird', 'docs', 'docs/a/b', '.hidden', 'a/.hidden',
+      'a b/c d', 'deep/x/q.y', 'deep/1/2/x/q.y', '.ssh-sync-marker.json', 'x/.ssh-sync-marker.json'];
+    for (const pattern of patterns) {
+      for (const type of ['include', 'exclude'] as const) {
+        const rules: FilterRule[] = [{ type, pattern }];
+        const f = new Filter(rules);
+        let trimmed = pattern.replace(/\/+$/, '');
+        const dirOnly = trimmed !== pattern;
+        const anchored = trimmed.includes('/');
+        trimmed = trimmed.replace(/^\/+/, '');
+        const reference = new Minimatch(trimmed, { dot: true, nocomment: true, nonegate: true });
+        for (const path of paths) {
+          for (const isDir of [false, true]) {
+            const matched = !(dirOnly && !isDir) && reference.match(anchored ? path : path.slice(path.lastIndexOf('/') + 1));
+            assert.equal(f.excludes(path, isDir), matched && type === 'exclude', `${type} '${pattern}' on '${path}'${isDir ? ' (dir)' : ''}`);
+          }
+        }
+      }
+    }
   });
 });
