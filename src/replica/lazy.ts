@@ -104,7 +104,7 @@ export class LazyReplica implements Replica {
   async readSymlink(path: RelPath): Promise<string> {
     return (await this.get()).readSymlink(path);
   }
-  async writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+  async writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
     return (await this.get()).writeFile(path, data, meta, expect, beforeCommit);
   }
   async writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry> {

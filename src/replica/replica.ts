@@ -90,7 +90,12 @@ export interface Replica {
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).
    */
-  writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry>;
+  writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry>;
+  /**
+   * The whole content of a file of at most `limit` bytes, in one piece; undefined when it is bigger
+   * (read() it). Most files of a tree are small: this spares each of them a stream.
+   */
+  readSmall?(path: RelPath, limit: number): Promise<Buffer | undefined>;
   writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry>;
   mkdir(path: RelPath, meta: Metadata): Promise<DirEntry>;
   setMetadata(path: RelPath, meta: Metadata, expect: SyncableEntry): Promise<SyncableEntry>;

@@ -133,6 +133,22 @@ export class LocalReplica implements Replica {
   }
 
   async read(path: RelPath): Promise<Readable> {
+    const { fd, whole } = this.openForRead(path, WHOLE_READ_MAX);
+    if (whole) return Readable.from(whole.length === 0 ? [] : [whole], { objectMode: false });
+    return createReadStream('', { fd, highWaterMark: WHOLE_READ_MAX });
+  }
+
+  async readSmall(path: RelPath, limit: number): Promise<Buffer | undefined> {
+    const { fd, whole } = this.openForRead(path, limit);
+    if (!whole) fsSync.closeSync(fd);
+    return whole;
+  }
+
+  /**
+   * Opens a file; one of at most `limit` bytes is read whole at once and closed (`whole`), a bigger one
+   * is left open. A file that grows meanwhile is caught by the caller's check of the source after reading.
+   */
+  private openForRead(path: RelPath, limit: number): { fd: number; whole?: Buffer } {
     let fd: number;
     try {
       fd = fsSync.openSync(this.abs(path), 'r');
@@ -140,25 +156,21 @@ export class LocalReplica implements Replica {
       throw fromErrno(err, `cannot read ${path}`, path);
     }
     try {
-      // Small files in one read (most of a tree); a file that grows meanwhile is caught by the
-      // caller's check of the source after reading.
       const size = fsSync.fstatSync(fd).size;
-      if (size <= WHOLE_READ_MAX) {
-        const buf = Buffer.allocUnsafe(size);
-        let got = 0;
-        while (got < size) {
-          const n = fsSync.readSync(fd, buf, got, size - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        fsSync.closeSync(fd);
-        return Readable.from(got === 0 ? [] : [buf.subarray(0, got)], { objectMode: false });
+      if (size > limit) return { fd };
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const n = fsSync.readSync(fd, buf, got, size - got, got);
+        if (n === 0) break;
+        got += n;
       }
+      fsSync.closeSync(fd);
+      return { fd, whole: buf.subarray(0, got) };
     } catch (err) {
       fsSync.closeSync(fd);
       throw fromErrno(err, `cannot read ${path}`, path);
     }
-    return createReadStream('', { fd, highWaterMark: WHOLE_READ_MAX });
   }
 
   async readSymlink(path: RelPath): Promise<string> {
@@ -169,7 +181,7 @@ export class LocalReplica implements Replica {
 
   // ---- writing --------------------------------------------------------------------------------------
 
-  async writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+  async writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
     await this.ensureParents(path);
     const temp = this.tempFor(path);
     try {
@@ -489,10 +501,10 @@ function toEntry(st: Stats, readlink: () => string): Entry {
 }
 
 /** Writes a new file (never an existing one) from a stream, with synchronous calls per chunk. */
-async function writeNew(file: string, data: Readable): Promise<void> {
+async function writeNew(file: string, data: Readable | Buffer): Promise<void> {
   const fd = fsSync.openSync(file, 'wx', 0o600);
   try {
-    for await (const chunk of data) {
+    for await (const chunk of Buffer.isBuffer(data) ? [data] : data) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
       let off = 0;
       while (off < bytes.length) off += fsSync.writeSync(fd, bytes, off, bytes.length - off);

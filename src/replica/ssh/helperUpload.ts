@@ -96,14 +96,20 @@ export class HelperUploader {
    * Sends one file. `path` is relative to the root as on disk (`label` names it in errors), `temp` the
    * temp file's name in the same directory. `beforeCommit` runs after the last byte is sent and may refuse the commit by throwing.
    */
-  async writeFile(path: string, label: string, temp: string, data: AsyncIterable<Buffer | string>, meta: ReceiveMeta, expect: ReceiveExpect, beforeCommit?: () => Promise<void>): Promise<Received> {
+  async writeFile(path: string, label: string, temp: string, data: AsyncIterable<Buffer | string> | Buffer, meta: ReceiveMeta, expect: ReceiveExpect, beforeCommit?: () => Promise<void>): Promise<Received> {
     const { id, waiter, answer } = this.expect(label);
     await this.send(FRAME_BEGIN, id, Buffer.from(JSON.stringify({ p: path, t: temp, m: meta.mode ?? null, u: meta.uid ?? null, g: meta.gid ?? null, s: meta.mtimeS ?? null, e: expect })));
-    for await (const chunk of data) {
-      if (waiter.done) break;
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const sendData = async (bytes: Buffer) => {
       for (let at = 0; at < bytes.length && !waiter.done; at += MAX_DATA) {
         await this.send(FRAME_DATA, id, bytes.subarray(at, Math.min(bytes.length, at + MAX_DATA)));
+      }
+    };
+    // A whole file in hand goes without a stream (most files of a tree: no iterator).
+    if (Buffer.isBuffer(data)) await sendData(data);
+    else {
+      for await (const chunk of data) {
+        if (waiter.done) break;
+        await sendData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       }
     }
     if (waiter.done) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Attributes, InputAttributes } from 'ssh2';
 import type { DirEntry, Entry, FileEntry, Metadata, SymlinkEntry, SyncableEntry, Tree } from '../../engine/entry';
@@ -241,19 +241,20 @@ export class SshReplica implements Replica {
 
   // ---- writing --------------------------------------------------------------------------------------
 
-  async writeFile(path: RelPath, data: Readable, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+  async writeFile(path: RelPath, content: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
     const uploader = await this.uploader();
     if (uploader) {
       try {
-        const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), data, receiveMeta(meta), receiveExpect(expect), beforeCommit);
+        const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), content, receiveMeta(meta), receiveExpect(expect), beforeCommit);
         const entry = fromReceived(st);
         if (entry.kind !== 'file') throw new SyncError('Changed', `${path} was replaced by a ${describeKind(entry)} while it was written`, path);
         return hash ? { ...entry, hash } : entry;
       } catch (err) {
-        data.destroy();
+        if (!Buffer.isBuffer(content)) content.destroy();
         throw toSyncError(err, `cannot write ${path}`, path);
       }
     }
+    const data = Buffer.isBuffer(content) ? Readable.from([content]) : content;
     await this.ensureParents(path);
     const temp = this.tempFor(path);
     try {
