@@ -38,6 +38,16 @@ export async function registerSession(session: string, direction: Direction, loc
   const sides = { local, remote };
   // Both roots need an identity first (sessions of the same root may race to make it: one wins).
   const markers = { local: await updateMarker(local, (m) => m), remote: await updateMarker(remote, (m) => m) };
+  if (markers.local.id === markers.remote.id) {
+    // One root is a copy of the other made with its marker (cp -a, rsync, an unpacked backup): the copy
+    // is a root of its own, written by nobody yet. Left alike, each would look fed by itself. Or both
+    // sides are one folder: then the new identity shows on the local side too.
+    const own: RootMarker = { id: randomUUID(), writers: [] };
+    markers.remote = await updateMarker(remote, () => own);
+    if ((await readMarker(local)).marker.id === own.id) {
+      throw new SyncError('Refused', `refusing to sync: ${local.description} and ${remote.description} are the same folder`);
+    }
+  }
   const flows: { into: 'local' | 'remote'; from: 'local' | 'remote' }[] = [];
   if (direction !== 'pull') flows.push({ into: 'remote', from: 'local' });
   if (direction !== 'push') flows.push({ into: 'local', from: 'remote' });

@@ -116,6 +116,31 @@ describe(`continuous sync with a ${kind} peer`, { skip: kind === 'ssh' && !sshdA
 }
 
 describe('several peers', () => {
+  test('a peer made as a copy of the local folder, marker and all, is a root of its own; one folder twice is refused', async () => {
+    const box = await sandbox({ 'x.txt': 'x' });
+    const marker = async (root: string) => JSON.parse(await fs.readFile(path.join(root, '.ssh-sync-marker.json'), 'utf8'));
+    const sync = (a: string, b: string) => runCli(['sync', a, b, '--state-dir', box.state]);
+    assert.equal((await sync(box.a, box.b)).code, 0);
+    // Copies of the local folder with its marker (as cp -a makes them), each then synced with it.
+    for (const copy of ['copy1', 'copy2']) {
+      const dir = path.join(box.root, copy);
+      await fs.cp(box.a, dir, { recursive: true, preserveTimestamps: true });
+      const r = await sync(box.a, dir);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.notEqual((await marker(dir)).id, (await marker(box.a)).id);
+    }
+    // No session is recorded as feeding the local folder from the local folder itself.
+    const local = await marker(box.a);
+    assert.deepEqual(local.writers.filter((w: { from: string }) => w.from === local.id), []);
+    // The same folder under another name: refused, and nothing else is touched.
+    const alias = path.join(box.root, 'alias');
+    await fs.symlink(box.a, alias);
+    const r = await sync(box.a, alias);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /are the same folder/);
+    assert.deepEqual(await readTree(box.a), { 'x.txt': 'x' });
+  });
+
   test('a session that would sync back upstream refuses to start and names the session closing the loop', async () => {
     const box = await sandbox({ 'x.txt': 'x' });
     const c = path.join(box.root, 'c');
