@@ -126,8 +126,12 @@ export class SyncSession {
       const started = Date.now();
       const whole: ScanOptions = { filter: this.filter, symlinks: this.config.symlinks, under: ROOT };
       // A bidi run looks at the peer anyway: let the connection come up, and the peer's listing start,
-      // while the snapshot loads (the scan below gets that listing: same options object).
-      if (this.config.direction === 'bidi') this.sides.remote.connectEarly?.(whole);
+      // while the snapshot loads (the scan below gets that listing: same options object). Not on a first
+      // run: its peer root may not exist until the roots are checked (and created).
+      if (this.config.direction === 'bidi') {
+        const listEarly = !options.rescan && (await exists(this.snapshotFile));
+        this.sides.remote.connectEarly?.(listEarly ? whole : undefined);
+      }
       if (options.rescan) await this.dropSnapshot();
       return this.withStore(async (store) => {
         const direction = this.config.direction;
@@ -198,10 +202,12 @@ export class SyncSession {
     const peer = this.sides[target];
     if (!peer.connectEarly) return undefined;
     let seen = false;
+    const conflicted = new Set(store.conflicts().map((c) => c.path));
     return (path, entry) => {
-      // Only a sure change: one that needs a hash to tell may turn out to be none, and an unreadable
-      // path is a problem to report, not something to write.
-      if (seen || !isSyncable(entry)) return;
+      // Only a sure change: one that needs a hash to tell may turn out to be none, an unreadable path is
+      // a problem to report, not something to write, and a path in conflict stays as it is. (A file
+      // touched without a change in content still counts: such a run may connect for nothing.)
+      if (seen || !isSyncable(entry) || conflicted.has(path)) return;
       const record = store.base.get(path);
       if (record && classify(record, record.local, entry, this.config.preserve, 'local').change === 'unchanged') return;
       seen = true;

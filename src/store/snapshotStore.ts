@@ -179,11 +179,25 @@ export class SnapshotStore {
     this.dirty = true;
   }
 
+  private freeStatements(): void {
+    for (const statement of [this.insertBase, this.removeBase]) {
+      try {
+        statement?.free();
+      } catch {
+        // already freed with the database
+      }
+    }
+    this.insertBase = undefined;
+    this.removeBase = undefined;
+  }
+
   /** Writes the database atomically (temp, fsync, rename). */
   async save(): Promise<void> {
     if (!this.dirty && this.existed) return;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const bytes = this.db.export();
+    // Some sql.js versions reopen the database to export it, which frees every statement: prepare anew.
+    this.freeStatements();
     await writeFileAtomic(this.file, bytes);
     // After the database is durable: a crash in between, or a torn digest, leaves a digest that does
     // not match, which only costs the integrity check on the next open.
@@ -192,8 +206,7 @@ export class SnapshotStore {
   }
 
   close(): void {
-    this.insertBase?.free();
-    this.removeBase?.free();
+    this.freeStatements();
     this.db.close();
   }
 }

@@ -206,6 +206,23 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
     }
   });
 
+  for (const tier of ['helper', 'sftp'] as const) test(`bidi (${tier} tier), first run into a remote folder that does not exist yet: it is created; the next runs list it early`, async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'a.txt': 'a', 'd/b.txt': 'b' });
+    const fresh = path.join(p.remote, 'new', 'deeper');
+    const server = tier === 'sftp' ? sftpOnly : sshd;
+    const peer = `root@127.0.0.1:${server.port}:${fresh}`;
+    let r = await sync(p.local, peer, p.state, ['--direction', 'bidi', ...sshArgs(server)]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(await readTree(fresh), await readTree(p.local));
+    assert.equal((await readTree(fresh))['d/b.txt'], 'b');
+    // With a snapshot the peer's listing starts while it loads: a change made there arrives.
+    await writeTree(fresh, { 'c.txt': 'from the peer' });
+    r = await sync(p.local, peer, p.state, ['--direction', 'bidi', ...sshArgs(server)]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal((await readTree(p.local))['c.txt'], 'from the peer');
+  });
+
   test('a push with nothing to do does not even connect; a change does', async () => {
     const own = await startSshd();
     try {

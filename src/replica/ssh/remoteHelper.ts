@@ -87,7 +87,13 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want
     // Whether the helper is already in place, looked up meanwhile (uploaded only where node runs).
     const looked = sftp;
     const present = helperPath(looked)
-      .then(async (path) => ({ path, ok: (await remoteSha256(looked, path)) === HELPER_SHA256 }))
+      .then(async ({ path, dirs }) => {
+        // As installHelper insists: real directories on the way (a symlinked ~/.cache could point where
+        // others may swap the file between this check and its run), and the exact script.
+        const kinds = await Promise.all(dirs.map((d) => looked.lstatOrUndefined(d)));
+        const real = kinds.every((st) => st !== undefined && (st.mode & S_IFMT) === S_IFDIR);
+        return { path, ok: real && (await remoteSha256(looked, path)) === HELPER_SHA256 };
+      })
       .catch((err: Error) => err);
     const node = await asked;
     const version = node instanceof Error ? undefined : /^v(\d+)\.\d+/.exec(node.stdout.toString('utf8').trim());
@@ -161,10 +167,10 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
   return path;
 }
 
-/** Where the helper lives on the server (nothing is created). */
-async function helperPath(sftp: Sftp): Promise<string> {
+/** Where the helper lives on the server, and the directories on the way (nothing is created). */
+async function helperPath(sftp: Sftp): Promise<{ path: string; dirs: string[] }> {
   const home = (await sftp.realpath('.')).replace(/\/+$/, '');
-  return `${home}/.cache/ssh-sync/${HELPER_FILE}`;
+  return { path: `${home}/.cache/ssh-sync/${HELPER_FILE}`, dirs: [`${home}/.cache`, `${home}/.cache/ssh-sync`] };
 }
 
 async function remoteSha256(sftp: Sftp, path: string): Promise<string | undefined> {
