@@ -37,18 +37,14 @@ export interface Writer {
 export async function registerSession(session: string, direction: Direction, local: Replica, remote: Replica): Promise<void> {
   const sides = { local, remote };
   // Both roots need an identity first (sessions of the same root may race to make it: one wins).
-  // A root is never fed from itself: such an entry only comes from a copied marker (below); drop it.
-  const markers = { local: await updateMarker(local, withoutSelf), remote: await updateMarker(remote, withoutSelf) };
+  const markers = { local: await updateMarker(local, (m) => m), remote: await updateMarker(remote, (m) => m) };
   if (markers.local.id === markers.remote.id) {
-    // One root is a copy of the other made with its marker (cp -a, rsync, an unpacked backup), or both
-    // sides are one folder. Which side is the copy cannot be told: the peer takes a new identity and
-    // keeps the writers it lists (a stale one can only make a later check refuse, never miss a loop).
-    // On one folder the new identity shows on the local side too: put the marker back and refuse.
-    const before = markers.remote;
-    const id = randomUUID();
-    markers.remote = await updateMarker(remote, (m) => ({ ...m, id }));
-    if ((await readMarker(local)).marker.id === id) {
-      await updateMarker(remote, () => before);
+    // One root is a copy of the other made with its marker (cp -a, rsync, an unpacked backup): the copy
+    // is a root of its own, written by nobody yet. Left alike, each would look fed by itself. Or both
+    // sides are one folder: then the new identity shows on the local side too.
+    const own: RootMarker = { id: randomUUID(), writers: [] };
+    markers.remote = await updateMarker(remote, () => own);
+    if ((await readMarker(local)).marker.id === own.id) {
       throw new SyncError('Refused', `refusing to sync: ${local.description} and ${remote.description} are the same folder`);
     }
   }
@@ -78,11 +74,6 @@ export async function registerSession(session: string, direction: Direction, loc
       return { ...m, writers: [...m.writers.filter((w) => w.session !== session), writer] };
     });
   }
-}
-
-function withoutSelf(marker: RootMarker): RootMarker {
-  const writers = marker.writers.filter((w) => w.from !== marker.id);
-  return writers.length === marker.writers.length ? marker : { ...marker, writers };
 }
 
 /**
