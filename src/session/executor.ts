@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { BaseRecord } from '../engine/base';
-import { sameFingerprint, withoutHash, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
+import { sameFingerprint, withoutHash, type Entry, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
 import type { RelPath } from '../engine/path';
 import type { Action, CopyAction } from '../engine/plan';
 import { otherSide, type Preserve, type Side } from '../engine/policy';
@@ -131,7 +131,7 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
   }
   // The content hash goes into the snapshot. A target that hashes what it receives spares this process
   // the work (on a big file, a third of its time), unless the source's hash is known and must be checked.
-  const hashHere = src.hash !== undefined || !target.hashesWrites;
+  const hashHere = src.hash !== undefined || !target.hashesWrites || recentlyModified(src.mtimeMs);
   if (src.size <= SMALL_FILE && source.readSmall) {
     const whole = await source.readSmall(action.path, SMALL_FILE);
     if (whole) return copyWhole(action, whole, hashHere, source, target, preserve, follow);
@@ -155,7 +155,9 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
     hash = hasher?.digest('hex');
     const now = await source.stat(action.path, follow);
     const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || bytes !== src.size || (src.hash !== undefined && src.hash !== hash);
-    if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
+    if (changed || (await rewrittenInPlace(source, action.path, now, hash))) {
+      throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
+    }
   };
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
   let written: FileEntry;
@@ -170,6 +172,25 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
   return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes };
 }
 
+/**
+ * A file modified this recently may have been rewritten in place, at the same size, within one tick of
+ * its file system's clock: its size and mtime cannot tell. Its content is checked instead (below).
+ */
+const RACY_SOURCE_MS = 2000;
+
+function recentlyModified(mtimeMs: number): boolean {
+  return Date.now() - mtimeMs < RACY_SOURCE_MS;
+}
+
+/**
+ * For a source modified very recently: whether its content now differs from what was sent (`sent`, the
+ * SHA-256 of the bytes read). A torn read (half old, half new) never matches the file as it is after.
+ */
+async function rewrittenInPlace(source: Replica, path: RelPath, now: Entry | undefined, sent: string | undefined): Promise<boolean> {
+  if (now?.kind !== 'file' || !recentlyModified(now.mtimeMs) || sent === undefined) return false;
+  return (await source.hash(path)) !== sent;
+}
+
 /** Files up to this size are read whole and sent as one buffer, without streams (see readSmall). */
 const SMALL_FILE = 1 << 20;
 
@@ -181,7 +202,9 @@ async function copyWhole(action: CopyAction, whole: Buffer, hashHere: boolean, s
   const sourceUnchanged = async () => {
     const now = await source.stat(action.path, follow);
     const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || whole.length !== src.size || (src.hash !== undefined && src.hash !== hash);
-    if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
+    if (changed || (await rewrittenInPlace(source, action.path, now, hash))) {
+      throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
+    }
   };
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
   const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);

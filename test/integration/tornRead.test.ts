@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FileEntry } from '../../src/engine/entry';
+import { LocalReplica } from '../../src/replica/local/localReplica';
+import type { Replica } from '../../src/replica/replica';
+import { execute } from '../../src/session/executor';
+import { removeDir, tempDir } from '../helpers/tmp';
+
+/*
+ * A file rewritten in place at the same size within one tick of its file system's clock keeps its size
+ * and mtime: only its content tells. Here the read is made to return the old bytes after the file was
+ * rewritten with the same size and mtime (what a read racing the writer sees), on real folders.
+ */
+describe('a source rewritten in place while it is read', () => {
+  let work: string;
+  before(async () => {
+    work = await tempDir('ssh-sync-torn-');
+  });
+  after(async () => {
+    if (work) await removeDir(work);
+  });
+
+  for (const size of [4096, 3 << 20]) {
+    test(`${size} bytes: the copy is refused (Changed) and nothing lands on the target`, async () => {
+      const a = path.join(work, `a-${size}`);
+      const b = path.join(work, `b-${size}`);
+      await fs.mkdir(a, { recursive: true });
+      await fs.mkdir(b, { recursive: true });
+      const file = path.join(a, 'f.bin');
+      await fs.writeFile(file, Buffer.alloc(size, 0x41));
+      // A whole second (exactly representable), and recent: within the last second.
+      const second = Math.floor(Date.now() / 1000);
+      await fs.utimes(file, second, second);
+      const source = new LocalReplica(a, a);
+      const scanned = (await source.stat('f.bin')) as FileEntry;
+      const oldBytes = await fs.readFile(file);
+      // Rewritten meanwhile: same size, same mtime.
+      await fs.writeFile(file, Buffer.concat([Buffer.alloc(size >> 1, 0x42), Buffer.alloc(size - (size >> 1), 0x41)]));
+      await fs.utimes(file, second, second);
+      const now = (await source.stat('f.bin')) as FileEntry;
+      assert.equal(now.mtimeMs, scanned.mtimeMs);
+      assert.equal(now.size, scanned.size);
+      // The read still sees the old bytes (it started before the rewrite).
+      const racing = Object.create(source) as Replica;
+      racing.readSmall = async () => oldBytes;
+      const { Readable } = await import('node:stream');
+      racing.read = async () => Readable.from([oldBytes]);
+      const outcomes = await execute([{ kind: 'copy', path: 'f.bin', to: 'remote', source: scanned, expect: undefined }], { local: racing, remote: new LocalReplica(b, b) }, {
+        preserve: { times: true, mode: true, owner: false },
+        followSymlinks: false,
+        concurrency: 1,
+      });
+      assert.equal(outcomes.length, 1);
+      const outcome = outcomes[0];
+      assert.equal(outcome.ok, false, 'the copy of a torn read went through');
+      if (!outcome.ok) assert.equal(outcome.error.code, 'Changed');
+      assert.deepEqual(await fs.readdir(b), []);
+    });
+  }
+});
