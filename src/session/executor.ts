@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { BaseRecord } from '../engine/base';
-import { sameFingerprint, withoutHash, type Entry, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
+import { sameFingerprint, withoutHash, type FileEntry, type Metadata, type SyncableEntry } from '../engine/entry';
 import type { RelPath } from '../engine/path';
 import type { Action, CopyAction } from '../engine/plan';
 import { otherSide, type Preserve, type Side } from '../engine/policy';
@@ -149,15 +149,9 @@ async function copy(action: CopyAction, source: Replica, target: Replica, preser
   input.on('error', (err) => tap.destroy(err));
   const stream = input.pipe(tap);
   let hash: string | undefined;
-  // Runs after the data is written and before it replaces the target: a source that changed while it
-  // was read must not land (the next run sends the new version).
   const sourceUnchanged = async () => {
     hash = hasher?.digest('hex');
-    const now = await source.stat(action.path, follow);
-    const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || bytes !== src.size || (src.hash !== undefined && src.hash !== hash);
-    if (changed || (await rewrittenInPlace(source, action.path, now, hash))) {
-      throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
-    }
+    await assertSourceUnchanged(action, source, follow, bytes, hash);
   };
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
   let written: FileEntry;
@@ -183,12 +177,21 @@ function recentlyModified(mtimeMs: number): boolean {
 }
 
 /**
- * For a source modified very recently: whether its content now differs from what was sent (`sent`, the
- * SHA-256 of the bytes read). A torn read (half old, half new) never matches the file as it is after.
+ * Runs after the data is written and before it replaces the target: a source that changed while it was
+ * read (`bytes` of it, whose SHA-256 is `sent` when known) must not land; the next run sends the new
+ * version. A source modified very recently is also compared by content: a torn read (half old, half
+ * new) never matches the file as it is after.
  */
-async function rewrittenInPlace(source: Replica, path: RelPath, now: Entry | undefined, sent: string | undefined): Promise<boolean> {
-  if (now?.kind !== 'file' || !recentlyModified(now.mtimeMs) || sent === undefined) return false;
-  return (await source.hash(path)) !== sent;
+async function assertSourceUnchanged(action: CopyAction, source: Replica, follow: boolean, bytes: number, sent: string | undefined): Promise<void> {
+  const src = action.source as FileEntry;
+  const now = await source.stat(action.path, follow);
+  const changed =
+    now?.kind !== 'file' ||
+    !sameFingerprint(now, src) ||
+    bytes !== src.size ||
+    (src.hash !== undefined && src.hash !== sent) ||
+    (recentlyModified(now.mtimeMs) && sent !== undefined && (await source.hash(action.path)) !== sent);
+  if (changed) throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
 }
 
 /** Files up to this size are read whole and sent as one buffer, without streams (see readSmall). */
@@ -198,14 +201,7 @@ const SMALL_FILE = 1 << 20;
 async function copyWhole(action: CopyAction, whole: Buffer, hashHere: boolean, source: Replica, target: Replica, preserve: Preserve, follow: boolean): Promise<ActionOutcome> {
   const src = action.source as FileEntry;
   let hash = hashHere ? createHash('sha256').update(whole).digest('hex') : undefined;
-  // As in copy(): a source that changed while it was read must not land.
-  const sourceUnchanged = async () => {
-    const now = await source.stat(action.path, follow);
-    const changed = now?.kind !== 'file' || !sameFingerprint(now, src) || whole.length !== src.size || (src.hash !== undefined && src.hash !== hash);
-    if (changed || (await rewrittenInPlace(source, action.path, now, hash))) {
-      throw new SyncError('Changed', `${action.path} changed while it was being copied; it will be sent again on the next run`, action.path);
-    }
-  };
+  const sourceUnchanged = () => assertSourceUnchanged(action, source, follow, whole.length, hash);
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
   const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);
   if (!hashHere) hash = written.hash;

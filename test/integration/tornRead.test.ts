@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { FileEntry } from '../../src/engine/entry';
 import { LocalReplica } from '../../src/replica/local/localReplica';
@@ -45,7 +46,6 @@ describe('a source rewritten in place while it is read', () => {
       // The read still sees the old bytes (it started before the rewrite).
       const racing = Object.create(source) as Replica;
       racing.readSmall = async () => oldBytes;
-      const { Readable } = await import('node:stream');
       racing.read = async () => Readable.from([oldBytes]);
       const outcomes = await execute([{ kind: 'copy', path: 'f.bin', to: 'remote', source: scanned, expect: undefined }], { local: racing, remote: new LocalReplica(b, b) }, {
         preserve: { times: true, mode: true, owner: false },

@@ -80,21 +80,12 @@ export const MIN_NODE_MAJOR = 14;
 export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want: 'auto' | HelperKind, debug?: (m: string) => void): Promise<HelperRuntime | string> {
   const reasons: string[] = [];
   let commandsHang = false;
-  if (want !== 'find') {
-    // The command's round trip (a login shell on the server) overlaps the SFTP work before it.
-    const asked = run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
-    sftp = await sftp;
+  // The command's round trip (a login shell on the server) overlaps opening SFTP.
+  const asked = want === 'find' ? undefined : run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
+  const files = await sftp;
+  if (asked) {
     // Whether the helper is already in place, looked up meanwhile (uploaded only where node runs).
-    const looked = sftp;
-    const present = helperPath(looked)
-      .then(async ({ path, dirs }) => {
-        // As installHelper insists: real directories on the way (a symlinked ~/.cache could point where
-        // others may swap the file between this check and its run), and the exact script.
-        const kinds = await Promise.all(dirs.map((d) => looked.lstatOrUndefined(d)));
-        const real = kinds.every((st) => st !== undefined && (st.mode & S_IFMT) === S_IFDIR);
-        return { path, ok: real && (await remoteSha256(looked, path)) === HELPER_SHA256 };
-      })
-      .catch((err: Error) => err);
+    const present = installedHelper(files).catch((err: Error) => err);
     const node = await asked;
     const version = node instanceof Error ? undefined : /^v(\d+)\.\d+/.exec(node.stdout.toString('utf8').trim());
     if (node instanceof Error) {
@@ -109,15 +100,13 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want
         // No trial run: `node --version` answered, and the script is checked by hash; a helper that
         // still fails makes that one operation fall back to SFTP.
         const found = await present;
-        if (!(found instanceof Error) && found.ok) return { kind: 'node', script: found.path };
-        return { kind: 'node', script: await installHelper(sftp, debug) };
+        return { kind: 'node', script: typeof found === 'string' ? found : await installHelper(files, debug) };
       } catch (err) {
         reasons.push(`cannot install the helper (${(err as Error).message})`);
       }
     }
     debug?.(`helper: node unusable: ${reasons.join('; ')}`);
   }
-  sftp = await sftp;
   if (want !== 'node' && !commandsHang) {
     const find = await run(spawn, `LC_ALL=C find / -maxdepth 0 -printf 'ok%y\\0'`, '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
     if (!(find instanceof Error) && find.code === 0 && find.stdout.toString('latin1') === 'okd\0') return { kind: 'find' };
@@ -132,20 +121,18 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want
  * and renamed into place, then read back and checked. Returns its absolute path.
  */
 export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Promise<string> {
-  const home = (await sftp.realpath('.')).replace(/\/+$/, '');
-  let dir = home;
-  for (const part of ['.cache', 'ssh-sync']) {
-    dir = `${dir}/${part}`;
+  const { path, dirs } = await helperPath(sftp);
+  const folder = dirs[dirs.length - 1];
+  for (const dir of dirs) {
     const st = await sftp.lstatOrUndefined(dir);
     if (!st) await sftp.mkdir(dir, 0o700).catch(async (err) => {
       if (!(await sftp.lstatOrUndefined(dir))) throw err;
     });
     else if ((st.mode & S_IFMT) !== S_IFDIR) throw new Error(`${dir} is not a directory`);
   }
-  const path = `${dir}/${HELPER_FILE}`;
   if ((await remoteSha256(sftp, path)) === HELPER_SHA256) return path;
   debug?.(`helper: uploading ${path}`);
-  const temp = `${dir}/.${HELPER_FILE}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  const temp = `${folder}/.${HELPER_FILE}.${process.pid}.${Date.now().toString(36)}.tmp`;
   const handle = await sftp.open(temp, 'wx', { mode: 0o600 });
   try {
     await sftp.upload(handle, Readable.from([Buffer.from(HELPER_SCRIPT)]));
@@ -165,6 +152,18 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
   const now = await remoteSha256(sftp, path);
   if (now !== HELPER_SHA256) throw new Error(`the helper at ${path} does not match what was uploaded`);
   return path;
+}
+
+/**
+ * The helper's path when it is installed as installHelper would leave it: real directories on the way
+ * (a symlinked ~/.cache could point where others may swap the file between this check and its run) and
+ * the exact script. Undefined otherwise. Nothing is created.
+ */
+async function installedHelper(sftp: Sftp): Promise<string | undefined> {
+  const { path, dirs } = await helperPath(sftp);
+  const kinds = await Promise.all(dirs.map((d) => sftp.lstatOrUndefined(d)));
+  const real = kinds.every((st) => st !== undefined && (st.mode & S_IFMT) === S_IFDIR);
+  return real && (await remoteSha256(sftp, path)) === HELPER_SHA256 ? path : undefined;
 }
 
 /** Where the helper lives on the server, and the directories on the way (nothing is created). */
