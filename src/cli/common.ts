@@ -54,6 +54,8 @@ export function sshOptions(args: ParsedArgs, io: Io): SshReplicaOpenOptions {
     knownHostsFile: file('known-hosts'),
     acceptNewHostKey: !!args.flags.get('accept-new-host-key'),
     askSecret: askSecretOnTty,
+    // What each server offers (node for the helper) is remembered beside the snapshots.
+    stateDir: stateDirOf(args.flags, io),
     // SSH_SYNC_DEBUG=1: what the SSH layer does (connection, tier, helper), on stderr; never secrets.
     debug: io.env.SSH_SYNC_DEBUG ? (message: string) => io.stderr.write(`debug: ${message}\n`) : undefined,
   };

@@ -55,6 +55,7 @@ export class PeerConnector {
       acceptNewHostKey: acceptFingerprint !== undefined,
       acceptHostKeyFingerprint: acceptFingerprint,
       askSecret: (prompt) => this.askSecret(spec, prompt, used),
+      stateDir: spec.config.stateDir,
       debug: (m) => this.log.trace(m),
     };
   }

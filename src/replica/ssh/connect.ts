@@ -35,6 +35,8 @@ export interface SshConnectOptions {
 export interface SshConnection {
   readonly client: Client;
   readonly settings: HostSettings;
+  /** The host key the server presented (and that was checked). */
+  readonly hostKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -69,9 +71,10 @@ export async function connectSsh(query: HostQuery, options: SshConnectOptions = 
     } else if (settings.proxyCommand) {
       sock = proxyCommand(settings.proxyCommand, cleanups);
     }
-    const client = await connectOne(settings, sock, options);
+    let hostKey: Buffer = Buffer.alloc(0);
+    const client = await connectOne(settings, sock, options, (key) => (hostKey = key));
     cleanups.push(() => client.end());
-    return { client, settings, close: closeAll };
+    return { client, settings, hostKey, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
@@ -92,7 +95,7 @@ function proxyCommand(command: string, cleanups: (() => void)[]): Duplex {
   return Duplex.from({ readable: child.stdout, writable: child.stdin });
 }
 
-function connectOne(settings: HostSettings, sock: Duplex | undefined, options: SshConnectOptions): Promise<Client> {
+function connectOne(settings: HostSettings, sock: Duplex | undefined, options: SshConnectOptions, onHostKey?: (key: Buffer) => void): Promise<Client> {
   const knownHosts = options.knownHostsFile ?? settings.userKnownHostsFile ?? defaultKnownHostsFile();
   const client = new Client();
   let refusal: Error | undefined;
@@ -110,7 +113,10 @@ function connectOne(settings: HostSettings, sock: Duplex | undefined, options: S
     debug: options.debug,
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
       verifyHostKey(settings, knownHosts, key, options.acceptNewHostKey === true, options.acceptHostKeyFingerprint).then(
-        () => verify(true),
+        () => {
+          onHostKey?.(key);
+          verify(true);
+        },
         (err) => {
           refusal = err;
           verify(false);

@@ -38,11 +38,12 @@ import { createHash } from 'node:crypto';
  *          M mkdir  JSON {p, m, u, g}: create a directory (an existing one is fine), answer
  *        Answers are JSON lines: {i: id, st: [type f|d|l|o, size, mtime s, mode, uid, gid], h: sha256 hex
  *        of the bytes received (files)} or
- *        {i: id, e: {c: errno code | 'Changed' | 'Unsafe', m: message}}. A file that failed is answered
+ *        {i: id, e: {c: errno code | 'Changed' | 'Unsafe', m: message}}, after a first line {ready: true}
+ *        sent as soon as the header is read. A file that failed is answered
  *        at once (its later frames are ignored). At the end of stdin, unfinished temp files are removed.
  *        No symlink is ever followed by the helper unless `follow` is asked for (list only).
  */
-export const HELPER_VERSION = '2';
+export const HELPER_VERSION = '3';
 
 export const HELPER_SCRIPT = String.raw`'use strict';
 // ssh-sync remote helper. Self-contained; needs node >= 14. Started by ssh-sync over ssh.
@@ -235,6 +236,8 @@ function hash() {
 
 // ---- receive ------------------------------------------------------------------------------------
 function receive() {
+  // Before anything else: the client sends no file until it has seen this (see HelperUploader.started).
+  process.stdout.write('{"ready":true}\n');
   var root = String(header.root).replace(/\/+$/, '');
   var C = fs.constants;
   var EMPTY = Buffer.alloc(0);

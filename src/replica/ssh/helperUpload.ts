@@ -57,8 +57,12 @@ export class HelperUploader {
   private flushScheduled = false;
   private closed: Error | undefined;
   private stderr = '';
+  /** Settles with true at the helper's ready line, or with why it stopped before that. */
+  private readonly readiness: Promise<true | string>;
+  private onReady!: (outcome: true | string) => void;
 
   private constructor(private readonly proc: RemoteProcess) {
+    this.readiness = new Promise((resolve) => (this.onReady = resolve));
     let rest = '';
     proc.stdout.setEncoding('utf8');
     proc.stdout.on('data', (text: string) => {
@@ -72,6 +76,7 @@ export class HelperUploader {
     proc.stdin.on('error', () => undefined);
     void proc.exit.then((code) => {
       const detail = this.stderr.trim();
+      this.onReady(`exit ${code}${detail ? `: ${detail.slice(0, 200)}` : ''}`);
       this.fail(
         code === null
           ? new SyncError('ConnectionLost', 'the connection to the server was lost while writing')
@@ -85,6 +90,19 @@ export class HelperUploader {
     const proc = await spawn(command);
     proc.stdin.write(JSON.stringify({ root }) + '\n');
     return new HelperUploader(proc);
+  }
+
+  /**
+   * Whether the helper runs: true once it said so, else why not (it exited, or said nothing within
+   * `timeoutMs`: the channel is closed then).
+   */
+  async started(timeoutMs: number): Promise<true | string> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${timeoutMs / 1000} s`), timeoutMs)));
+    const outcome = await Promise.race([this.readiness, timeout]);
+    clearTimeout(timer);
+    if (outcome !== true) this.proc.kill();
+    return outcome;
   }
 
   /** Why the uploader can take no more work (the channel closed), or undefined while it can. */
@@ -221,12 +239,13 @@ export class HelperUploader {
   }
 
   private onAnswer(line: string): void {
-    let msg: { i: number; st?: ReceivedStat; h?: string; e?: { c: string; m: string } };
+    let msg: { i: number; st?: ReceivedStat; h?: string; e?: { c: string; m: string }; ready?: boolean };
     try {
       msg = JSON.parse(line);
     } catch {
       return this.fail(new SyncError('Io', `the remote helper answered nonsense: ${line.slice(0, 200)}`));
     }
+    if (msg.ready === true) return this.onReady(true);
     const waiter = this.waiting.get(msg.i);
     if (!waiter) return;
     this.waiting.delete(msg.i);

@@ -3,7 +3,9 @@ import { SyncError } from '../../errors';
 import { parseSshAddress, type SshAddress } from './address';
 import { connectSsh, type SshConnectOptions } from './connect';
 import { Sftp, toSyncError } from './sftpClient';
-import { probeHelper, spawnOver, type HelperKind, type HelperRuntime } from './remoteHelper';
+import { chooseHelper, type HelperChoice } from './helperChoice';
+import { ProbeCache } from './probeCache';
+import { spawnOver, type HelperKind } from './remoteHelper';
 import { SshReplica, type ExecResult } from './sshReplica';
 
 export { parseSshAddress, type SshAddress } from './address';
@@ -22,6 +24,12 @@ export interface SshReplicaOpenOptions extends SshConnectOptions {
   readonly tier?: 'auto' | 'helper' | 'sftp';
   /** Which helper may be used: 'node' (listing, hashing, watching), 'find' (listing only), or 'auto'. */
   readonly helperRuntime?: 'auto' | HelperKind;
+  /**
+   * The client's state directory (the CLI's --state-dir, the extension's storage): what the capability
+   * probe found on each server is remembered there, so that later runs skip the probe's exec. Without
+   * it every connection probes.
+   */
+  readonly stateDir?: string;
 }
 
 /** Connects to an ssh address and returns the remote folder as a Replica (its `description` is the address). */
@@ -29,17 +37,19 @@ export async function openSshReplica(address: string, options: SshReplicaOpenOpt
   const parsed = parseSshAddress(address);
   if (!parsed) throw new SyncError('Usage', `'${address}' is not an ssh address (expected [user@]host[:port]:/path or ssh://user@host:port/path)`);
   const conn = await connectSsh({ host: parsed.host, user: parsed.user, port: parsed.port }, options);
-  let probing: Promise<HelperRuntime | string> | undefined;
+  let probing: Promise<HelperChoice | string> | undefined;
   try {
     const tier = options.tier ?? 'auto';
     if (tier === 'helper' && options.allowExec === false) throw new SyncError('Usage', 'the helper tier needs commands on the server (allowExec is false)');
     const spawn = options.allowExec === false ? undefined : spawnOver(conn.client);
     const opening = openSftp(conn.client).then((raw) => new Sftp(raw));
-    // The probe's command starts at once: its round trip overlaps opening SFTP and finding the root.
-    probing = spawn && tier !== 'sftp' ? probeHelper(spawn, opening, options.helperRuntime ?? 'auto', options.debug) : undefined;
+    const cache = options.stateDir ? ProbeCache.for(options.stateDir, { host: conn.settings.hostname, port: conn.settings.port, user: conn.settings.user, hostKey: conn.hostKey }) : undefined;
+    // Choosing starts at once: a probe's command (or the check of a remembered helper) overlaps opening
+    // SFTP and finding the root.
+    probing = spawn && tier !== 'sftp' ? chooseHelper(spawn, opening, { want: options.helperRuntime ?? 'auto', insist: tier === 'helper', label: address, cache, debug: options.debug }) : undefined;
     const sftp = await opening;
     const root = await resolveRoot(sftp, parsed);
-    let helper: HelperRuntime | undefined;
+    let helper: HelperChoice | undefined;
     if (probing) {
       const found = await probing;
       if (typeof found !== 'string') helper = found;
@@ -50,7 +60,8 @@ export async function openSshReplica(address: string, options: SshReplicaOpenOpt
       exec: options.allowExec === false ? undefined : (command) => exec(conn.client, command),
       onClose: () => conn.close(),
       spawn,
-      helper,
+      helper: helper?.runtime,
+      helperCheck: helper?.check,
       debug: options.debug,
     });
   } catch (err) {

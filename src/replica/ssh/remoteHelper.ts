@@ -69,7 +69,8 @@ export type HelperKind = 'node' | 'find';
 /** The helper chosen for a connection: node with the uploaded script, or GNU find alone. */
 export type HelperRuntime = { readonly kind: 'node'; readonly script: string } | { readonly kind: 'find' };
 
-const PROBE_TIMEOUT_MS = 15_000;
+/** How long a command that answers at once (a probe, a helper starting) may take. */
+export const PROBE_TIMEOUT_MS = 15_000;
 export const MIN_NODE_MAJOR = 14;
 
 /**
@@ -159,7 +160,7 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
  * (a symlinked ~/.cache could point where others may swap the file between this check and its run) and
  * the exact script. Undefined otherwise. Nothing is created.
  */
-async function installedHelper(sftp: Sftp): Promise<string | undefined> {
+export async function installedHelper(sftp: Sftp): Promise<string | undefined> {
   const { path, dirs } = await helperPath(sftp);
   const kinds = await Promise.all(dirs.map((d) => sftp.lstatOrUndefined(d)));
   const real = kinds.every((st) => st !== undefined && (st.mode & S_IFMT) === S_IFDIR);

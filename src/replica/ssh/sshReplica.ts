@@ -16,7 +16,8 @@ import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
 import { shellQuote } from './shellQuote';
 import { HelperUploader, type ReceivedStat, type ReceiveExpect, type ReceiveMeta } from './helperUpload';
-import { nulRecords, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
+import type { HelperCheck } from './helperChoice';
+import { nulRecords, PROBE_TIMEOUT_MS, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
 
 export { shellQuote } from './shellQuote';
 
@@ -37,6 +38,8 @@ export interface SshReplicaOptions {
   readonly spawn?: Spawn;
   /** The helper found by the capability probe; absent means the 'sftp' tier. */
   readonly helper?: HelperRuntime;
+  /** Present when `helper` was taken on trust, not probed: how its first command went is reported here. */
+  readonly helperCheck?: HelperCheck;
   readonly debug?: (message: string) => void;
 }
 
@@ -57,9 +60,16 @@ export class SshReplica implements Replica {
   /** SFTP v3 carries whole-second times. */
   readonly mtimeToleranceMs = SSH_MTIME_TOLERANCE_MS;
   /** 'helper' when a remote helper lists, hashes and (with node) watches; 'sftp' otherwise. */
-  readonly tier: Tier;
-  /** Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier. */
-  readonly helperKind: HelperKind | undefined;
+  get tier(): Tier {
+    return this.helperKind ? 'helper' : 'sftp';
+  }
+  /**
+   * Which helper: node (listing, hashing, watching) or find (listing only); undefined on the 'sftp' tier.
+   * Changes only when a helper taken on trust did not start (see HelperCheck).
+   */
+  get helperKind(): HelperKind | undefined {
+    return this.options.spawn ? this.runtime?.kind : undefined;
+  }
   /** Writes go through the node helper, which hashes what it receives (see Replica.hashesWrites). */
   get hashesWrites(): boolean {
     return this.helperKind === 'node' && !this.uploadsOff;
@@ -76,6 +86,9 @@ export class SshReplica implements Replica {
   private upload: Promise<HelperUploader | undefined> | undefined;
   /** Set when the helper could not take writes: they go over SFTP from then on. */
   private uploadsOff = false;
+  private runtime: HelperRuntime | undefined;
+  /** Until the helper taken on trust has run (or was found missing and probed again). */
+  private helperCheck: HelperCheck | undefined;
 
   constructor(
     readonly sftp: Sftp,
@@ -84,8 +97,8 @@ export class SshReplica implements Replica {
     readonly description: string,
     private readonly options: SshReplicaOptions = {},
   ) {
-    this.helperKind = options.spawn ? options.helper?.kind : undefined;
-    this.tier = this.helperKind ? 'helper' : 'sftp';
+    this.runtime = options.helper;
+    this.helperCheck = options.spawn && options.helper ? options.helperCheck : undefined;
     if (options.spawn) this.copyWithin = (from, to, fromExpect, meta, expectHash) => this.copyOnServer(from, to, fromExpect, meta, expectHash);
   }
 
@@ -445,17 +458,57 @@ export class SshReplica implements Replica {
       }
       this.upload = undefined;
     }
-    this.upload ??= HelperUploader.start(spawn, this.helperCommand('receive'), this.root).catch((err: Error) => {
-      this.options.debug?.(`helper: cannot start the write stream (${err.message}); writes go over SFTP`);
-      this.uploadsOff = true;
-      return undefined;
-    });
+    this.upload ??= this.startUploader(spawn);
     return this.upload;
   }
 
+  private async startUploader(spawn: Spawn): Promise<HelperUploader | undefined> {
+    let uploader: HelperUploader;
+    try {
+      uploader = await HelperUploader.start(spawn, this.helperCommand('receive'), this.root);
+    } catch (err) {
+      this.options.debug?.(`helper: cannot start the write stream (${(err as Error).message}); writes go over SFTP`);
+      this.uploadsOff = true;
+      return undefined;
+    }
+    if (!this.helperCheck) return uploader;
+    // A helper taken on trust gets no file before it says it runs: if it does not, nothing was sent
+    // that would have to be sent again, and nothing was written.
+    const started = await uploader.started(PROBE_TIMEOUT_MS);
+    if (started === true) {
+      this.helperProven();
+      return uploader;
+    }
+    uploader.close();
+    if ((await this.recheckHelper(`the write stream did not start (${started})`)) && this.helperKind === 'node') return this.startUploader(spawn);
+    return undefined;
+  }
+
   private helperCommand(command: 'list' | 'hash' | 'watch' | 'receive'): string {
-    const runtime = this.options.helper as { kind: 'node'; script: string };
+    const runtime = this.runtime as { kind: 'node'; script: string };
     return `node ${shellQuote(runtime.script)} ${command}`;
+  }
+
+  /** The helper taken on trust answered: it is used as it is from now on. */
+  private helperProven(): void {
+    this.helperCheck?.proven();
+    this.helperCheck = undefined;
+  }
+
+  /**
+   * A command of the helper taken on trust did nothing (no node, no helper file): probes the server
+   * afresh, once per connection, and switches to what it finds. True when the caller should try again
+   * with the runtime now in place; false when the helper was not on trust (the caller's own fallback).
+   */
+  private async recheckHelper(why: string): Promise<boolean> {
+    const check = this.helperCheck;
+    if (!check) return false;
+    const runtime = await check.recheck(why);
+    if (this.helperCheck === check) {
+      this.helperCheck = undefined;
+      this.runtime = runtime;
+    }
+    return true;
   }
 
   /**
@@ -505,8 +558,10 @@ export class SshReplica implements Replica {
       ask('0');
     } else proc.stdin.end();
     let code: number | null;
+    let records = 0;
     try {
       for await (const f of nulRecords(proc.stdout, 11)) {
+        records++;
         let type = f[0].toString('latin1');
         if (node && type === 'D') {
           if (--outstanding === 0) proc.stdin.end();
@@ -557,6 +612,8 @@ export class SshReplica implements Replica {
     }
     await Promise.all(cleanups);
     const errors = Buffer.concat(stderr).toString('utf8');
+    if (records > 0) this.helperProven();
+    else if (node && code !== 0 && (await this.recheckHelper(`the listing did not start (exit ${code}${errors ? `: ${errors.trim().slice(0, 200)}` : ''})`))) return this.scan(options);
     if (rootFailure !== undefined) throw toSyncError(rootFailure, `cannot list ${this.description}`);
     if (node) {
       if (code !== 0 || outstanding > 0) {
@@ -598,20 +655,33 @@ export class SshReplica implements Replica {
   private async drainHashes(): Promise<void> {
     while (this.hashQueue.length > 0) {
       const batch = this.hashQueue.splice(0, HASH_BATCH);
+      let answered = 0;
+      let code: number | null | undefined;
       try {
         const proc = await this.options.spawn!(this.helperCommand('hash'));
         proc.stderr.resume();
         proc.stdin.end(JSON.stringify({ root: this.root, paths: batch.map((b) => this.disk(b.path)) }) + '\n');
-        let i = 0;
         for await (const [status, value] of nulRecords(proc.stdout, 2)) {
-          const item = batch[i++];
+          const item = batch[answered++];
           if (!item) break;
           if (status.toString('latin1') === 'ok') item.resolve(value.toString('latin1'));
           else item.reject(toSyncError(errnoAsSftp(value.toString('latin1')), `cannot read ${item.path}`, item.path));
         }
-        await proc.exit;
+        code = await proc.exit;
       } catch (err) {
         this.options.debug?.(`helper: hashing failed (${(err as Error).message}); hashing here`);
+      }
+      if (answered > 0) this.helperProven();
+      else if (code !== undefined && code !== 0) {
+        try {
+          // Did not start: with the helper back in place the batch goes to it again, else it is hashed here.
+          if ((await this.recheckHelper(`hashing did not start (exit ${code})`)) && this.helperKind === 'node') {
+            this.hashQueue.unshift(...batch);
+            continue;
+          }
+        } catch (err) {
+          for (const item of batch) item.reject(err as Error);
+        }
       }
       // Whatever the helper did not answer is hashed over SFTP (a settled promise ignores this).
       for (const item of batch) item.resolve(undefined);
@@ -683,9 +753,11 @@ export class SshReplica implements Replica {
     const ended = Promise.all([reading, proc.exit]).then(([, code]) => code);
     const first = await Promise.race([ready.then(() => 'ready' as const), ended]);
     if (first !== 'ready') {
+      if (await this.recheckHelper(`the watcher did not start (exit ${first})`)) return this.watch(options, listener);
       this.options.debug?.(`helper: the watcher exited at start (${first}); polling`);
       return pollWatch(this, options, listener);
     }
+    this.helperProven();
     void ended.then((code) => {
       if (closed) return;
       listener.onError(new SyncError('ConnectionLost', `the remote watcher on ${this.description} stopped (exit ${code})`));
