@@ -49,6 +49,8 @@ export interface SshdFixture {
    * by the SSH_CONNECTION sshd gave them, which names this server's port).
    */
   sessionProcessesOf(user: string): number[];
+  /** What sshd logged (LogLevel VERBOSE) since it listened: one line per session started, say. */
+  log(): string;
   authorize(publicLine: string): void;
   /** `[127.0.0.1]:port type key`, hashed (`|1|salt|hash`) when asked. */
   knownHostsLine(hashed?: boolean): string;
@@ -145,6 +147,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture>
     throw new Error('sshd did not start (see its log above)');
   }
   const running = child;
+  let logText = '';
+  running.stderr!.on('data', (d: Buffer) => (logText += d.toString()));
 
   const sessionProcessesOf = (user: string): number[] => {
     const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
@@ -228,6 +232,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture>
       return killed;
     },
     sessionProcessesOf: (user) => sessionProcessesOf(user),
+    log: () => logText,
     authorize(publicLine) {
       writeFileSync(authorizedKeys, publicLine + '\n', { flag: 'a' });
     },
