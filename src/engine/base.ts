@@ -1,4 +1,4 @@
-import type { SyncableEntry } from './entry';
+import type { Entry, SyncableEntry } from './entry';
 import type { Side } from './policy';
 import type { RelPath } from './path';
 
@@ -28,6 +28,22 @@ export function isRacy(record: BaseRecord, side: Side): boolean {
 }
 
 export type Base = Map<RelPath, BaseRecord>;
+
+/**
+ * A base that can tell, without building the record, that an entry equals what a side recorded:
+ * same kind, fingerprint, mode and owner, and the record not racy on that side. True only where
+ * classify() would find the path unchanged with no hash needed; false says nothing (ask classify).
+ * A snapshot of 100,000 paths is compared on every run; building every record is most of its cost.
+ */
+export interface RecordMatcher {
+  matchesRecorded(path: RelPath, side: Side, entry: Entry): boolean;
+}
+
+/** The base's quick check, where it has one. */
+export function recordMatcher(base: Base): RecordMatcher | undefined {
+  const candidate = base as Base & Partial<RecordMatcher>;
+  return typeof candidate.matchesRecorded === 'function' ? (candidate as RecordMatcher) : undefined;
+}
 
 /**
  * The base records a scoped reconcile is not given, from a run that found each of those paths unchanged

@@ -1,4 +1,4 @@
-import type { Base } from './base';
+import { recordMatcher, type Base } from './base';
 import { classify } from './change';
 import { isSyncable, type Tree } from './entry';
 import type { RelPath } from './path';
@@ -14,7 +14,9 @@ import type { Side } from './policy';
  */
 export function changedSince(base: Base, side: Side, scanned: Tree, preserve?: { readonly mode: boolean; readonly owner: boolean }): RelPath[] {
   const paths: RelPath[] = [];
+  const matcher = recordMatcher(base);
   for (const [path, entry] of scanned) {
+    if (matcher?.matchesRecorded(path, side, entry)) continue;
     const record = base.get(path);
     if (!record) {
       paths.push(path);

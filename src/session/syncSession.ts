@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EventEmitter } from 'node:events';
-import type { BaseRecord, Settled } from '../engine/base';
+import { recordMatcher, type BaseRecord, type Settled } from '../engine/base';
 import { classify } from '../engine/change';
 import { changedSince } from '../engine/changedSince';
 import { isSyncable, type Tree } from '../engine/entry';
@@ -144,7 +144,10 @@ export class SyncSession {
           const scanned = await this.scanBoth(ROOT, whole);
           // After an interrupted run the target may hold writes the snapshot does not know: all of it.
           const scope = store.base.size > 0 && !interrupted ? this.narrow(store, scanned) : undefined;
-          if (scope === 'nothing') return this.nothingToDo(direction, options, started);
+          if (scope === 'nothing') {
+            await store.writeIndexIfMissing();
+            return this.nothingToDo(direction, options, started);
+          }
           const within = scopeTest(scope);
           const trees = scope ? { local: subtree(scanned.local, within), remote: subtree(scanned.remote, within) } : scanned;
           return (await this.syncTrees(store, trees, options, started, scope)).summary;
@@ -157,7 +160,10 @@ export class SyncSession {
         const onEntry = source === 'local' && !options.dryRun ? this.connectOnFirstChange(store, target) : undefined;
         const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks, onEntry });
         const scope = this.narrow(store, { [source]: scanned });
-        if (scope === 'nothing') return this.nothingToDo(direction, options, started);
+        if (scope === 'nothing') {
+          await store.writeIndexIfMissing();
+          return this.nothingToDo(direction, options, started);
+        }
         const within = scopeTest(scope);
         const trees = { [source]: scope ? subtree(scanned, within) : scanned, [target]: recordedTree(store, target, within) } as Record<Side, Tree>;
         const first = await this.syncTrees(store, trees, options, started, scope, () => this.checkRoots(store), undefined, true);
@@ -203,11 +209,13 @@ export class SyncSession {
     if (!peer.connectEarly) return undefined;
     let seen = false;
     const conflicted = new Set(store.conflicts().map((c) => c.path));
+    const matcher = recordMatcher(store.base);
     return (path, entry) => {
       // Only a sure change: one that needs a hash to tell may turn out to be none, an unreadable path is
       // a problem to report, not something to write, and a path in conflict stays as it is. (A file
       // touched without a change in content still counts: such a run may connect for nothing.)
       if (seen || !isSyncable(entry) || conflicted.has(path)) return;
+      if (matcher?.matchesRecorded(path, 'local', entry)) return;
       const record = store.base.get(path);
       if (record && classify(record, record.local, entry, this.config.preserve, 'local').change === 'unchanged') return;
       seen = true;
@@ -348,7 +356,7 @@ export class SyncSession {
   ): Promise<{ summary: SyncSummary; changed: RelPath[] }> {
     this.setState('reconciling');
     const inScope = scopeTest(scope);
-    const base = scope === undefined ? store.base : new Map([...store.base].filter(([p]) => inScope(p)));
+    const base = scope === undefined ? store.base : recordsWithin(store.base, inScope);
     const outside = scope?.settled ? recordsOutside(store.base, base) : undefined;
     const policyNow = (): ReconcilePolicy => (resolving ? { ...this.policy(), direction: resolving, overwrite: 'always', deletes: true } : this.policy());
     let policy = policyNow();
@@ -623,8 +631,10 @@ function markRacy(record: BaseRecord, scanStarted: number): BaseRecord {
 function recordedTree(store: SnapshotStore, side: Side, within: (p: RelPath) => boolean = () => true): Tree {
   const tree: Tree = new Map();
   // With the recorded hash: what was never looked at is never "confirmed by hash" against itself.
-  for (const [path, record] of store.base) {
-    if (within(path)) tree.set(path, record[side].kind === 'file' && record.hash ? { ...record[side], hash: record.hash } : record[side]);
+  for (const path of store.base.keys()) {
+    if (!within(path)) continue;
+    const record = store.base.get(path) as BaseRecord;
+    tree.set(path, record[side].kind === 'file' && record.hash ? { ...record[side], hash: record.hash } : record[side]);
   }
   return tree;
 }
@@ -680,9 +690,14 @@ async function exists(file: string): Promise<boolean> {
 }
 
 function countBaseFiles(store: SnapshotStore): number {
-  let n = 0;
-  for (const r of store.base.values()) if (r.kind !== 'dir') n++;
-  return n;
+  return store.countFiles();
+}
+
+/** The base records within a scope, looked up by key (a record outside is never built: see ColumnarBase). */
+function recordsWithin(base: ReadonlyMap<RelPath, BaseRecord>, within: (p: RelPath) => boolean): Map<RelPath, BaseRecord> {
+  const out = new Map<RelPath, BaseRecord>();
+  for (const path of base.keys()) if (within(path)) out.set(path, base.get(path) as BaseRecord);
+  return out;
 }
 
 function summarise(direction: string, plan: Plan, outcomes: ActionOutcome[], dryRun: boolean, halted: string | undefined, durationMs: number): SyncSummary {

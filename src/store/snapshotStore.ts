@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Database, SqlValue, Statement } from 'sql.js';
+import type { Database, Statement } from 'sql.js';
 import type { Base, BaseRecord } from '../engine/base';
-import type { Entry, SyncableEntry } from '../engine/entry';
+import type { Entry } from '../engine/entry';
 import type { RelPath } from '../engine/path';
 import type { Conflict, ConflictKind } from '../engine/plan';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { readIndex, writeIndex } from './baseIndex';
+import { ColumnarBase } from './columnarBase';
+import { fromRow, SIDE_FIELDS, toRow } from './baseRow';
 import { loadSqlJs } from './sqlite';
 
 const SCHEMA_VERSION = 1;
 
-/** The `racy` column: 0 none, 1 both sides, 2 local only, 3 remote only. */
-const RACY_CODE: Record<string, number> = { true: 1, local: 2, remote: 3 };
-const RACY_VALUE: Record<number, BaseRecord['racy']> = { 1: true, 2: 'local', 3: 'remote' };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +49,14 @@ export class SnapshotStore {
   /** Prepared once: a first sync writes 100,000 records (~0.6 s less than parsing the SQL each time). */
   private insertBase: Statement | undefined;
   private removeBase: Statement | undefined;
+  /** The SHA-256 of the database bytes opened, when they are the bytes last saved (see digestFile). */
+  private openedDigest: string | undefined;
+  /** Base records set or deleted since the database was opened or saved (meta and conflicts aside). */
+  private baseChanged = false;
+  /** Whether a base index matching the database is on disk (read at open, or written at save). */
+  private indexed = false;
+  /** Within batch(): each base change's previous record, to put back if the batch is rolled back. */
+  private undo: [RelPath, BaseRecord | undefined][] | undefined;
 
   private constructor(
     readonly file: string,
@@ -68,9 +76,16 @@ export class SnapshotStore {
     if (bytes) {
       try {
         const db = new SQL.Database(bytes);
-        // The integrity check costs ~0.1 s on 100,000 paths: skipped only for the exact bytes we saved.
-        const base = await readBase(db, (await savedDigest(file)) !== digestOf(bytes));
-        return { store: new SnapshotStore(file, db, base, true) };
+        // The integrity check costs ~0.1 s on 100,000 paths: skipped only for the exact bytes we saved,
+        // which are also the only ones whose base index may stand in for reading every row.
+        const digest = digestOf(bytes);
+        const saved = (await savedDigest(file)) === digest;
+        checkDatabase(db, !saved);
+        const indexed = saved ? await readIndex(file, digest) : undefined;
+        const store = new SnapshotStore(file, db, indexed ?? (await readBase(db)), true);
+        store.openedDigest = saved ? digest : undefined;
+        store.indexed = indexed !== undefined;
+        return { store };
       } catch (err) {
         const aside = `${file}.corrupt-${Date.now()}`;
         await fs.rename(file, aside).catch(() => undefined);
@@ -84,27 +99,32 @@ export class SnapshotStore {
     return { store: new SnapshotStore(file, fresh(new SQL.Database()), new Map(), false) };
   }
 
+  // The database and `base` change together (the database first): the base index is written from
+  // `base` and must describe exactly the database saved with it.
   setBase(path: RelPath, record: BaseRecord): void {
-    this.base.set(path, record);
-    const l = fields(record.local);
-    const r = fields(record.remote);
-    const target = record.local.kind === 'symlink' ? record.local.target : null;
+    const row = toRow(record);
     this.insertBase ??= this.db.prepare(`INSERT OR REPLACE INTO base VALUES (?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?)`);
-    this.insertBase.run([path, record.kind, record.hash ?? null, RACY_CODE[String(record.racy)] ?? 0, target, ...l, ...r]);
-    this.dirty = true;
+    this.insertBase.run([path, row.kind, row.hash, row.racy, row.target, ...row.local, ...row.remote]);
+    this.undo?.push([path, this.base.get(path)]);
+    this.base.set(path, record);
+    this.dirty = this.baseChanged = true;
   }
 
   deleteBase(path: RelPath): void {
-    if (!this.base.delete(path)) return;
+    if (!this.base.has(path)) return;
     this.removeBase ??= this.db.prepare('DELETE FROM base WHERE path = ?');
     this.removeBase.run([path]);
-    this.dirty = true;
+    this.undo?.push([path, this.base.get(path)]);
+    this.base.delete(path);
+    this.dirty = this.baseChanged = true;
   }
 
   /** Base records at or under `from` move to the same place under `to` (a replayed rename). */
   relocateBase(from: RelPath, to: RelPath): void {
-    for (const [path, record] of [...this.base]) {
-      if (path !== from && !path.startsWith(from + '/')) continue;
+    // By key first: a record outside the renamed tree is never built (see ColumnarBase).
+    const moving = [...this.base.keys()].filter((path) => path === from || path.startsWith(from + '/'));
+    for (const path of moving) {
+      const record = this.base.get(path) as BaseRecord;
       this.deleteBase(path);
       this.setBase(to + path.slice(from.length), record);
     }
@@ -113,13 +133,30 @@ export class SnapshotStore {
   /** Runs many base updates in one transaction (much faster in sql.js). */
   batch(fn: () => void): void {
     this.db.run('BEGIN');
+    this.undo = [];
     try {
       fn();
       this.db.run('COMMIT');
     } catch (err) {
       this.db.run('ROLLBACK');
+      // `base` goes back with the database: newest change first.
+      for (const [path, was] of this.undo.reverse()) {
+        if (was) this.base.set(path, was);
+        else this.base.delete(path);
+      }
       throw err;
+    } finally {
+      this.undo = undefined;
     }
+  }
+
+  /** Base records of files and symlinks (not directories), without building a record (see ColumnarBase). */
+  countFiles(): number {
+    const counted = this.base instanceof ColumnarBase ? this.base.countNonDirs() : undefined;
+    if (counted !== undefined) return counted;
+    let n = 0;
+    for (const r of this.base.values()) if (r.kind !== 'dir') n++;
+    return n;
   }
 
   conflicts(): StoredConflict[] {
@@ -200,9 +237,21 @@ export class SnapshotStore {
     this.freeStatements();
     await writeFileAtomic(this.file, bytes);
     // After the database is durable: a crash in between, or a torn digest, leaves a digest that does
-    // not match, which only costs the integrity check on the next open.
-    await fs.writeFile(digestFile(this.file), digestOf(bytes)).catch(() => undefined);
-    this.dirty = false;
+    // not match, which only costs the integrity check (and the base index) on the next open.
+    const digest = digestOf(bytes);
+    await fs.writeFile(digestFile(this.file), digest).catch(() => undefined);
+    this.dirty = this.baseChanged = false;
+    this.openedDigest = digest;
+    this.indexed = await writeIndex(this.file, this.base, digest).then(() => true, () => false);
+  }
+
+  /**
+   * Writes the base index of an unchanged snapshot that has none (one saved before indexes existed,
+   * say), so that the next run reads it without building every record.
+   */
+  async writeIndexIfMissing(): Promise<void> {
+    if (this.indexed || this.baseChanged || this.openedDigest === undefined) return;
+    this.indexed = await writeIndex(this.file, this.base, this.openedDigest).then(() => true, () => false);
   }
 
   close(): void {
@@ -237,7 +286,8 @@ async function savedDigest(file: string): Promise<string | undefined> {
 /** Rows read between two turns of the event loop (a connection coming up meanwhile keeps going). */
 const ROWS_PER_TURN = 4000;
 
-async function readBase(db: Database, checkIntegrity: boolean): Promise<Base> {
+/** Throws unless `db` is an ssh-sync snapshot of this schema (and, when asked, passes PRAGMA quick_check). */
+function checkDatabase(db: Database, checkIntegrity: boolean): void {
   if (checkIntegrity) {
     const check = db.exec('PRAGMA quick_check');
     const verdict = check[0]?.values[0]?.[0];
@@ -246,42 +296,26 @@ async function readBase(db: Database, checkIntegrity: boolean): Promise<Base> {
   const schema = db.exec("SELECT value FROM meta WHERE key = 'schema'")[0]?.values[0]?.[0];
   if (schema === undefined) throw new Error('not an ssh-sync snapshot');
   if (JSON.parse(String(schema)) !== SCHEMA_VERSION) throw new Error(`snapshot schema ${String(schema)} is not ${SCHEMA_VERSION}`);
+}
+
+async function readBase(db: Database): Promise<Base> {
   const base: Base = new Map();
   const stmt = db.prepare('SELECT * FROM base');
   let rows = 0;
   while (stmt.step()) {
     if (++rows % ROWS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const row = stmt.get();
-    const kind = String(row[1]) as BaseRecord['kind'];
-    const target = row[4] === null ? undefined : String(row[4]);
-    const record: BaseRecord = {
-      kind,
-      hash: row[2] === null ? undefined : String(row[2]),
-      racy: RACY_VALUE[Number(row[3])],
-      local: toEntry(kind, target, row.slice(5, 12)),
-      remote: toEntry(kind, target, row.slice(12, 19)),
-    };
+    const side = (from: number) => row.slice(from, from + SIDE_FIELDS).map((v) => (v === null ? null : Number(v)));
+    const record = fromRow({
+      kind: String(row[1]) as BaseRecord['kind'],
+      hash: row[2] === null ? null : String(row[2]),
+      racy: Number(row[3]),
+      target: row[4] === null ? null : String(row[4]),
+      local: side(5),
+      remote: side(5 + SIDE_FIELDS),
+    });
     base.set(String(row[0]), record);
   }
   stmt.free();
   return base;
-}
-
-function fields(e: SyncableEntry): SqlValue[] {
-  const n = (v: number | undefined): SqlValue => (v === undefined ? null : v);
-  return [e.kind === 'file' ? e.size : null, e.mtimeMs, e.kind === 'symlink' ? null : e.mode, n(e.uid), n(e.gid), n(e.ino), n(e.dev)];
-}
-
-function toEntry(kind: BaseRecord['kind'], target: string | undefined, v: SqlValue[]): SyncableEntry {
-  // Built field by field (no spread or filtering): a snapshot of 100,000 paths is read on every run.
-  const e: Record<string, string | number> = { kind };
-  if (kind === 'file') e.size = Number(v[0]);
-  if (kind === 'symlink') e.target = target ?? '';
-  e.mtimeMs = Number(v[1]);
-  if (kind !== 'symlink') e.mode = Number(v[2]);
-  if (v[3] !== null) e.uid = Number(v[3]);
-  if (v[4] !== null) e.gid = Number(v[4]);
-  if (v[5] !== null) e.ino = Number(v[5]);
-  if (v[6] !== null) e.dev = Number(v[6]);
-  return e as unknown as SyncableEntry;
 }
