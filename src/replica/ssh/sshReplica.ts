@@ -499,6 +499,7 @@ export class SshReplica implements Replica {
    * A command of the helper taken on trust did nothing (no node, no helper file): probes the server
    * afresh, once per connection, and switches to what it finds. True when the caller should try again
    * with the runtime now in place; false when the helper was not on trust (the caller's own fallback).
+   * A command cut by a lost connection (no exit status) says nothing about the server: not asked for.
    */
   private async recheckHelper(why: string): Promise<boolean> {
     const check = this.helperCheck;
@@ -613,7 +614,7 @@ export class SshReplica implements Replica {
     await Promise.all(cleanups);
     const errors = Buffer.concat(stderr).toString('utf8');
     if (records > 0) this.helperProven();
-    else if (node && code !== 0 && (await this.recheckHelper(`the listing did not start (exit ${code}${errors ? `: ${errors.trim().slice(0, 200)}` : ''})`))) return this.scan(options);
+    else if (node && code !== 0 && code !== null && (await this.recheckHelper(`the listing did not start (exit ${code}${errors ? `: ${errors.trim().slice(0, 200)}` : ''})`))) return this.scan(options);
     if (rootFailure !== undefined) throw toSyncError(rootFailure, `cannot list ${this.description}`);
     if (node) {
       if (code !== 0 || outstanding > 0) {
@@ -672,7 +673,7 @@ export class SshReplica implements Replica {
         this.options.debug?.(`helper: hashing failed (${(err as Error).message}); hashing here`);
       }
       if (answered > 0) this.helperProven();
-      else if (code !== undefined && code !== 0) {
+      else if (code !== undefined && code !== null && code !== 0) {
         try {
           // Did not start: with the helper back in place the batch goes to it again, else it is hashed here.
           if ((await this.recheckHelper(`hashing did not start (exit ${code})`)) && this.helperKind === 'node') {
@@ -753,7 +754,7 @@ export class SshReplica implements Replica {
     const ended = Promise.all([reading, proc.exit]).then(([, code]) => code);
     const first = await Promise.race([ready.then(() => 'ready' as const), ended]);
     if (first !== 'ready') {
-      if (await this.recheckHelper(`the watcher did not start (exit ${first})`)) return this.watch(options, listener);
+      if (first !== null && (await this.recheckHelper(`the watcher did not start (exit ${first})`))) return this.watch(options, listener);
       this.options.debug?.(`helper: the watcher exited at start (${first}); polling`);
       return pollWatch(this, options, listener);
     }
