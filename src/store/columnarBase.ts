@@ -97,8 +97,6 @@ export class ColumnarBase implements Map<RelPath, BaseRecord>, RecordMatcher {
     if (racyHere === 1 || racyHere === (side === 'local' ? 2 : 3)) return false;
     // The same numbers fromRow() would put in the record (null: 0 for size, mtime and mode, absent otherwise).
     const at = row * NUMBERS_PER_RECORD + (side === 'local' ? 0 : SIDE_FIELDS);
-    const orZero = (v: number) => (Number.isNaN(v) ? 0 : v);
-    const orAbsent = (v: number) => (Number.isNaN(v) ? undefined : v);
     if (entry.kind === 'file' && (orZero(numbers[at]) !== entry.size || orZero(numbers[at + 1]) !== entry.mtimeMs)) return false;
     return orZero(numbers[at + 2]) === (entry.mode ?? 0) && orAbsent(numbers[at + 3]) === entry.uid && orAbsent(numbers[at + 4]) === entry.gid;
   }
@@ -149,4 +147,14 @@ export class ColumnarBase implements Map<RelPath, BaseRecord>, RecordMatcher {
     } as MapIterator<T>;
     return iterator;
   }
+}
+
+/** A stored number as fromRow() reads it into size, mtime and mode (null: 0)... */
+function orZero(v: number): number {
+  return Number.isNaN(v) ? 0 : v;
+}
+
+/** ...and into uid and gid (null: absent). */
+function orAbsent(v: number): number | undefined {
+  return Number.isNaN(v) ? undefined : v;
 }

@@ -14,6 +14,7 @@ import { fromErrno, SyncError } from '../../errors';
 import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { watchLocal } from './localWatcher';
+import { walkInParallel } from './parallelWalk';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 
 /** A scan lets other work run (timers, a VS Code window) after this many entries. */
@@ -54,9 +55,26 @@ export class LocalReplica implements Replica {
   // ---- reading --------------------------------------------------------------------------------------
 
   async scan(options: ScanOptions): Promise<Tree> {
+    const under = options.under ?? ROOT;
+    if (under === ROOT && options.symlinks !== 'follow') {
+      const walked = await walkInParallel({
+        root: this.root,
+        filter: options.filter,
+        symlinks: options.symlinks,
+        noteDiskName: (path, diskRel) => this.diskNames.set(path, diskRel),
+        removeStaleTemp: (diskRel, name, now) => this.removeStaleTemp(diskRel, name, now),
+        statExact: (diskRel) => this.statDiskSync(diskRel, false),
+        onEntry: options.onEntry,
+      });
+      if (walked) return walked;
+    }
+    return this.scanSequential(options, under);
+  }
+
+  /** The walk of one directory after another (a subtree, symlinks followed, or the file system changing under the parallel walk). */
+  private async scanSequential(options: ScanOptions, under: RelPath): Promise<Tree> {
     const tree: Tree = new Map();
     const now = Date.now();
-    const under = options.under ?? ROOT;
     if (under !== ROOT) {
       const entry = this.statDiskSync(this.disk(under), options.symlinks === 'follow');
       if (!entry || (entry.kind === 'symlink' && options.symlinks === 'skip')) return tree;
