@@ -15,6 +15,7 @@ import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { watchLocal } from './localWatcher';
 import { walkInParallel } from './parallelWalk';
+import { BatchHasher } from './batchHasher';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 
 /** A scan lets other work run (timers, a VS Code window) after this many entries. */
@@ -35,6 +36,9 @@ export class LocalReplica implements Replica {
   readonly tier: Tier = 'local';
   /** RelPath (NFC) -> on-disk relative path, only where they differ (NFD names on disk). */
   private readonly diskNames = new Map<RelPath, string>();
+
+  /** Hashes asked for together go to worker threads together (see BatchHasher). */
+  private readonly hasher = new BatchHasher(hashFile);
 
   constructor(readonly root: string, readonly description: string = root) {}
 
@@ -141,13 +145,11 @@ export class LocalReplica implements Replica {
   }
 
   async hash(path: RelPath): Promise<string> {
-    const hash = createHash('sha256');
     try {
-      await pipeline(createReadStream(this.abs(path)), hash);
+      return await this.hasher.hash(this.abs(path));
     } catch (err) {
       throw fromErrno(err, `cannot read ${path}`, path);
     }
-    return hash.digest('hex');
   }
 
   async read(path: RelPath): Promise<Readable> {
@@ -516,6 +518,27 @@ function toEntry(st: Stats, readlink: () => string): Entry {
     }
   }
   return { kind: 'problem', message: 'not a regular file, directory or symbolic link (skipped)' };
+}
+
+/** The SHA-256 of a file: read at once when small, streamed when not. */
+async function hashFile(file: string): Promise<string> {
+  const fd = fsSync.openSync(file, 'r');
+  let streamed = false;
+  try {
+    const hash = createHash('sha256');
+    const size = fsSync.fstatSync(fd).size;
+    if (size > WHOLE_READ_MAX) {
+      streamed = true; // the stream closes the descriptor
+      await pipeline(createReadStream('', { fd, highWaterMark: WHOLE_READ_MAX }), hash);
+      return hash.digest('hex');
+    }
+    const buf = Buffer.allocUnsafe(Math.max(size, 1));
+    // To the end, whatever the size said: a file growing meanwhile is hashed as read.
+    for (let n; (n = fsSync.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    return hash.digest('hex');
+  } finally {
+    if (!streamed) fsSync.closeSync(fd);
+  }
 }
 
 /** Writes a new file (never an existing one) from a stream, with synchronous calls per chunk. */

@@ -24,7 +24,9 @@ export const enum StatKind {
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-parentPort.on('message', ({ id, paths }) => {
+const { createHash } = require('node:crypto');
+const buffer = Buffer.allocUnsafe(1 << 20);
+function lstatAll(paths) {
   const out = new Float64Array(paths.length * ${STAT_FIELDS});
   for (let i = 0; i < paths.length; i++) {
     const o = i * ${STAT_FIELDS};
@@ -40,9 +42,34 @@ parentPort.on('message', ({ id, paths }) => {
     out[o + 1] = st.mode; out[o + 2] = st.size; out[o + 3] = st.mtimeMs; out[o + 4] = st.ino;
     out[o + 5] = st.dev; out[o + 6] = st.uid; out[o + 7] = st.gid;
   }
-  parentPort.postMessage({ id, out }, [out.buffer]);
+  return out;
+}
+function hashAll(paths) {
+  const out = [];
+  for (const path of paths) {
+    let fd;
+    try {
+      fd = fs.openSync(path, 'r');
+      const hash = createHash('sha256');
+      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+      out.push(hash.digest('hex'));
+    } catch (err) {
+      out.push({ code: err.code, message: err.message });
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+  return out;
+}
+parentPort.on('message', ({ op, paths }) => {
+  if (op === 'hash') return parentPort.postMessage(hashAll(paths));
+  const out = lstatAll(paths);
+  parentPort.postMessage(out, [out.buffer]);
 });
 `;
+
+/** What a worker answers for one path it hashed: the hex SHA-256, or the error (code and message). */
+export type HashAnswer = string | { readonly code?: string; readonly message: string };
 
 /** Threads to stat on besides the caller's: one less than the cores, at least one, at most three. */
 export function statThreads(): number {
@@ -50,8 +77,9 @@ export function statThreads(): number {
 }
 
 interface Job {
+  readonly op: 'lstat' | 'hash';
   readonly paths: readonly string[];
-  resolve(out: Float64Array): void;
+  resolve(out: unknown): void;
   reject(err: Error): void;
 }
 
@@ -71,15 +99,17 @@ export class StatPool {
   private readonly workers: Slot[] = [];
   private readonly waiting: Job[] = [];
   private failure: Error | undefined;
-  private nextId = 0;
 
   constructor(threads: number) {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true });
+      worker.unref(); // until it has a job (see dispatch)
       const slot: Slot = { worker, jobs: [] };
-      worker.on('message', ({ out }: { out: Float64Array }) => {
+      worker.on('message', (out: unknown) => {
         slot.jobs.shift()?.resolve(out);
         this.dispatch();
+        // An idle worker does not keep the process alive (one with a job does: its answer is awaited).
+        if (slot.jobs.length === 0) worker.unref();
       });
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => {
@@ -91,19 +121,29 @@ export class StatPool {
 
   /** Stats `paths` (absolute) on a worker. */
   stat(paths: readonly string[]): Promise<Float64Array> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ paths, resolve, reject });
-      this.dispatch();
-    });
+    return this.run('lstat', paths) as Promise<Float64Array>;
+  }
+
+  /** Hashes the files at `paths` (absolute) on a worker, reading each to its end. */
+  hash(paths: readonly string[]): Promise<HashAnswer[]> {
+    return this.run('hash', paths) as Promise<HashAnswer[]>;
   }
 
   /**
-   * Takes back the oldest job no worker has started, for the caller to do itself (and resolve); the
-   * caller shares the work once it has nothing else to do.
+   * Takes back the oldest stat job no worker has started, for the caller to do itself (and resolve);
+   * the caller shares the work once it has nothing else to do.
    */
   takeWaiting(): { paths: readonly string[]; resolve(out: Float64Array): void } | undefined {
-    return this.waiting.shift();
+    const at = this.waiting.findIndex((job) => job.op === 'lstat');
+    return at < 0 ? undefined : this.waiting.splice(at, 1)[0];
+  }
+
+  private run(op: Job['op'], paths: readonly string[]): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ op, paths, resolve, reject });
+      this.dispatch();
+    });
   }
 
   async close(): Promise<void> {
@@ -115,7 +155,8 @@ export class StatPool {
       while (slot.jobs.length < AHEAD && this.waiting.length > 0) {
         const job = this.waiting.shift() as Job;
         slot.jobs.push(job);
-        slot.worker.postMessage({ id: this.nextId++, paths: job.paths });
+        slot.worker.ref();
+        slot.worker.postMessage({ op: job.op, paths: job.paths });
       }
     }
   }

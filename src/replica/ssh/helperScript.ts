@@ -221,15 +221,29 @@ function list() {
 function hash() {
   var root = Buffer.from(header.root);
   var paths = header.paths || [];
+  var buf = Buffer.allocUnsafe(1 << 20);
   var i = 0;
+  // Synchronous reads: a stream per file cost ~10 times the read itself for small files (100,000
+  // files: ~17 s). The output is flushed (and drained) every 64 KiB.
   function next() {
-    if (i >= paths.length) return flush().then(function () { process.exit(0); });
-    var p = abs(root, Buffer.from(paths[i++]));
-    var h = crypto.createHash('sha256');
-    var s = fs.createReadStream(p);
-    s.on('error', function (e) { field('E'); field(e.code || 'EIO'); maybeFlush().then(next); });
-    s.on('data', function (d) { h.update(d); });
-    s.on('end', function () { field('ok'); field(h.digest('hex')); maybeFlush().then(next); });
+    while (i < paths.length) {
+      var p = abs(root, Buffer.from(paths[i++]));
+      var fd = null;
+      try {
+        fd = fs.openSync(p, 'r');
+        var h = crypto.createHash('sha256');
+        for (var n = fs.readSync(fd, buf, 0, buf.length, null); n > 0; n = fs.readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
+        field('ok');
+        field(h.digest('hex'));
+      } catch (e) {
+        field('E');
+        field(e.code || 'EIO');
+      } finally {
+        if (fd !== null) fs.closeSync(fd);
+      }
+      if (pendingBytes > 65536) return flush().then(next);
+    }
+    return flush().then(function () { process.exit(0); });
   }
   next();
 }

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { SyncError } from '../../src/errors';
+import { LocalReplica } from '../../src/replica/local/localReplica';
+import { removeDir, tempDir } from '../helpers/tmp';
+
+/**
+ * A local folder hashes what is asked at once on worker threads (a first bidi run asks for every
+ * file), and a few requests on the calling thread: both must give every file's SHA-256, and the
+ * same errors.
+ */
+let root: string;
+const contents = new Map<string, Buffer>();
+before(async () => {
+  root = await tempDir();
+  await fs.mkdir(path.join(root, 'd'), { recursive: true });
+  for (let i = 0; i < 700; i++) contents.set(`d/f${i}`, i === 0 ? Buffer.alloc(0) : randomBytes(i * 37));
+  contents.set('big.bin', randomBytes(3 * 1024 * 1024 + 5)); // more than one read
+  for (const [p, data] of contents) await fs.writeFile(path.join(root, p), data);
+});
+after(async () => {
+  await removeDir(root);
+});
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('local hashing', () => {
+  for (const many of [true, false]) {
+    test(`${many ? '700+ requests at once (worker threads)' : 'a few requests (this thread)'}: every hash right, a missing file NotFound, a directory an error`, async () => {
+      const replica = new LocalReplica(root);
+      const paths = many ? [...contents.keys()] : ['d/f0', 'd/f1', 'd/f699', 'big.bin'];
+      const [hashes, missing, directory] = await Promise.all([
+        Promise.all(paths.map((p) => replica.hash(p))),
+        replica.hash('d/missing').then(() => undefined, (err: SyncError) => err),
+        replica.hash('d').then(() => undefined, (err: SyncError) => err),
+      ]);
+      assert.deepEqual(hashes, paths.map((p) => sha(contents.get(p) as Buffer)));
+      assert.equal(missing?.code, 'NotFound');
+      assert.equal(missing?.path, 'd/missing');
+      assert.equal(directory?.code, 'Io');
+      assert.match(directory?.message ?? '', /cannot read d: .*EISDIR|illegal operation on a directory/);
+    });
+  }
+});
