@@ -61,7 +61,8 @@ function hashAll(paths) {
   }
   return out;
 }
-parentPort.on('message', ({ op, paths }) => {
+parentPort.on('message', ({ op, joined }) => {
+  const paths = joined.split('\\0');
   if (op === 'hash') return parentPort.postMessage(hashAll(paths));
   const out = lstatAll(paths);
   parentPort.postMessage(out, [out.buffer]);
@@ -156,7 +157,8 @@ export class StatPool {
         const job = this.waiting.shift() as Job;
         slot.jobs.push(job);
         slot.worker.ref();
-        slot.worker.postMessage({ op: job.op, paths: job.paths });
+        // One string, not an array of them: much cheaper to copy to the worker (paths hold no NUL).
+        slot.worker.postMessage({ op: job.op, joined: job.paths.join('\0') });
       }
     }
   }
