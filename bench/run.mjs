@@ -319,6 +319,13 @@ async function benchSet(T, setName, spec, data) {
   const R = path.join(remoteRoot, setName);
   mkdirSync(R, { recursive: true });
   const remote = (tool) => path.join(R, tool);
+  // A tree deleted just before an initial push slows the file creations of that push (the file system
+  // is still working the deletion off; this machine's ext4 uses `discard`), differently for each tool
+  // and repetition. Trees are moved aside instead, and deleted once the set is done.
+  const trash = path.join(workRoot, 'trash', setName);
+  mkdirSync(trash, { recursive: true });
+  let retired = 0;
+  const retire = (dir) => { if (existsSync(dir)) renameSync(dir, path.join(trash, String(retired++))); };
   const pushName = `bench-${setName}-push`;
   const dropState = (name) => { for (const f of readdirSync(stateDir)) if (f.startsWith(`${name}.`) || f === name) rmrf(path.join(stateDir, f)); };
   let sshSyncBroken; // after a failed initial push the later ssh-sync cases have no synced remote
@@ -333,9 +340,9 @@ async function benchSet(T, setName, spec, data) {
 
   // 1. initial push into an empty remote
   const initialTools = [
-    ss({ needsSynced: false, prepare: () => { rmrf(remote('ssh-sync')); dropState(pushName); }, onFail: (r) => { sshSyncBroken = `the initial push did not finish (${r.timedOut ? 'timed out' : `exit ${r.code}`})`; } }),
-    rs({ prepare: () => rmrf(remote('rsync')) }),
-    opt.scp ? { name: 'scp -r', prepare: () => rmrf(remote('scp')), run: () => T.scp(L, remote('scp')) } : undefined,
+    ss({ needsSynced: false, prepare: () => { retire(remote('ssh-sync')); dropState(pushName); }, onFail: (r) => { sshSyncBroken = `the initial push did not finish (${r.timedOut ? 'timed out' : `exit ${r.code}`})`; } }),
+    rs({ prepare: () => retire(remote('rsync')) }),
+    opt.scp ? { name: 'scp -r', prepare: () => retire(remote('scp')), run: () => T.scp(L, remote('scp')) } : undefined,
   ];
   if (spec.kind === 'big') initialTools.push({ name: 'ssh cat (link limit)', run: () => T.sshCat(path.join(L, 'big.bin')) });
   await runCase(setName, 'initial push', initialTools, { reps: REPS_HEAVY });
@@ -400,6 +407,8 @@ async function benchSet(T, setName, spec, data) {
   // 6. continuous: on `small` (a realistic editor-sized tree), ssh-sync watch vs lsyncd (delay 0)
   if (setName === 'small' && opt.continuous) await benchContinuous(T, L, remote, pushName, () => sshSyncBroken);
   rmrf(R);
+  rmrf(trash);
+  spawnSync('sync'); // the next set starts with the deletions written out
 }
 
 async function benchContinuous(T, L, remote, pushName, broken) {
