@@ -98,7 +98,7 @@ export async function walkInParallel(side: WalkSide): Promise<Tree | undefined> 
         disagree = true;
         return;
       }
-      if (side.filter.excludes(item.path, isDir)) continue;
+      // (Not excluded: the listing asked the filter with this same isDir.)
       tree.set(item.path, entry);
       side.onEntry?.(item.path, entry);
     }
