@@ -65,7 +65,9 @@ export class SyncSession {
 
   /** Keeps the snapshot open across runs (for a session that stays alive). */
   async open(): Promise<void> {
-    if (!this.heldStore) this.heldStore = await this.openStore();
+    if (this.heldStore) return;
+    this.heldStore = await this.openStore();
+    this.heldStore.deferIndex = true;
   }
 
   /** Waits for the run in progress, saves and releases the snapshot. */
@@ -75,6 +77,7 @@ export class SyncSession {
       this.heldStore = undefined;
       if (store) {
         await store.save();
+        await store.writeIndexIfMissing();
         store.close();
       }
     });

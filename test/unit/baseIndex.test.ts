@@ -153,6 +153,23 @@ describe('base index', () => {
     assert.deepEqual(plainBase(opened.base), plainBase(new Map(Object.entries(RECORDS))));
   });
 
+  test('a store held open for many runs (deferIndex) writes no index at each save, and one when asked before closing', async () => {
+    const file1 = fresh();
+    await saved(file1);
+    const { store } = await SnapshotStore.open(file1);
+    store.deferIndex = true;
+    store.setBase('later.txt', rec(file(3, 3, 'dd'.repeat(32))));
+    await store.save();
+    let opened = await openBase(file1);
+    assert.equal(opened.columnar, false, 'the index on disk describes the database before this save');
+    assert.ok(opened.base.has('later.txt'));
+    await store.writeIndexIfMissing();
+    store.close();
+    opened = await openBase(file1);
+    assert.ok(opened.columnar);
+    assert.deepEqual(plainBase(opened.base), plainBase(new Map(Object.entries({ ...RECORDS, 'later.txt': rec(file(3, 3, 'dd'.repeat(32))) }))));
+  });
+
   test('a rolled-back batch leaves the base in memory as the database has it', async () => {
     const file1 = fresh();
     await saved(file1);
