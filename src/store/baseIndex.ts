@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Base } from '../engine/base';
-import type { BaseRecord } from '../engine/base';
+import type { Base, BaseRecord } from '../engine/base';
+import type { RelPath } from '../engine/path';
 import { toRow, SIDE_FIELDS } from './baseRow';
 import { ColumnarBase } from './columnarBase';
 
@@ -13,7 +14,7 @@ import { ColumnarBase } from './columnarBase';
  * (the database opened is exactly the one it describes, and it is whole). Anything else reads the base
  * from the database as before. So a stale, torn or foreign index costs time, never a wrong record.
  *
- * Layout: one JSON header line padded with spaces to a multiple of 8 bytes, then the body: the numbers
+ * Layout: one JSON header line padded with spaces to 512 bytes, then the body: the numbers
  * (Float64, 2 × SIDE_FIELDS per record, NaN for null), one byte of kind and one of racy per record,
  * then three string tables (paths, hashes, symlink targets), each record's string ended by NUL, with a
  * byte per record saying which of hash and target are present.
@@ -41,57 +42,97 @@ interface Header {
   readonly body: string;
 }
 
-export function encodeIndex(base: Base, dbDigest: string): Buffer {
-  const count = base.size;
-  const numbers = new Float64Array(count * 2 * SIDE_FIELDS);
-  const small = Buffer.alloc(count * 3); // kind, racy, flags
-  const paths: string[] = [];
-  const hashes: string[] = [];
-  const targets: string[] = [];
+/** The header line is padded to this many bytes (written last, once the body's digest is known). */
+const HEADER_BYTES = 512;
+/** Records per piece written: a save holds one piece of each section at a time, never the whole index. */
+const PIECE = 8192;
+
+/** One record in the index's terms, without building it where the base has it in columns. */
+interface IndexRow {
+  kind: number;
+  racy: number;
+  hash: string | null;
+  target: string | null;
+  /** Fills 2 × SIDE_FIELDS numbers at `at`. */
+  numbers(into: Float64Array, at: number): void;
+}
+
+function rowReader(base: Base): (path: RelPath) => IndexRow {
   const columnar = base instanceof ColumnarBase ? base : undefined;
-  let i = 0;
-  for (const p of base.keys()) {
-    const at = i * 2 * SIDE_FIELDS;
-    const from = columnar?.rowOf(p);
+  return (path) => {
+    const from = columnar?.rowOf(path);
     if (columnar && from !== undefined) {
-      // Unbuilt since it was read: copied as it is, without building the record.
+      // Unbuilt since it was read: copied as it is.
       const s = columnar.stored;
-      numbers.set(s.numbers.subarray(from * 2 * SIDE_FIELDS, (from + 1) * 2 * SIDE_FIELDS), at);
-      small[i] = KIND_CODE[s.kinds[from]];
-      small[count + i] = s.racy[from];
-      small[2 * count + i] = (s.hashes[from] !== null ? HAS_HASH : 0) | (s.targets[from] !== null ? HAS_TARGET : 0);
-      paths.push(p);
-      hashes.push(s.hashes[from] ?? '');
-      targets.push(s.targets[from] ?? '');
-      i++;
-      continue;
+      return {
+        kind: KIND_CODE[s.kinds[from]],
+        racy: s.racy[from],
+        hash: s.hashes[from],
+        target: s.targets[from],
+        numbers: (into, at) => {
+          for (let f = 0, src = from * 2 * SIDE_FIELDS; f < 2 * SIDE_FIELDS; f++) into[at + f] = s.numbers[src + f];
+        },
+      };
     }
-    const row = toRow(base.get(p) as BaseRecord);
-    for (let f = 0; f < SIDE_FIELDS; f++) {
-      numbers[at + f] = row.local[f] ?? NaN;
-      numbers[at + SIDE_FIELDS + f] = row.remote[f] ?? NaN;
-    }
-    small[i] = KIND_CODE[row.kind];
-    small[count + i] = row.racy;
-    small[2 * count + i] = (row.hash !== null ? HAS_HASH : 0) | (row.target !== null ? HAS_TARGET : 0);
-    paths.push(p);
-    hashes.push(row.hash ?? '');
-    targets.push(row.target ?? '');
-    i++;
-  }
-  const tables = [paths, hashes, targets].map((list) => Buffer.from(list.length ? list.join('\0') + '\0' : '', 'utf8'));
-  const body = Buffer.concat([Buffer.from(numbers.buffer, numbers.byteOffset, numbers.byteLength), small, ...tables]);
-  const header: Header = {
-    magic: MAGIC,
-    version: VERSION,
-    db: dbDigest,
-    count,
-    strings: [tables[0].length, tables[1].length, tables[2].length],
-    body: createHash('sha256').update(body).digest('hex'),
+    const row = toRow(base.get(path) as BaseRecord);
+    return {
+      kind: KIND_CODE[row.kind],
+      racy: row.racy,
+      hash: row.hash,
+      target: row.target,
+      numbers: (into, at) => {
+        for (let f = 0; f < SIDE_FIELDS; f++) {
+          into[at + f] = row.local[f] ?? NaN;
+          into[at + SIDE_FIELDS + f] = row.remote[f] ?? NaN;
+        }
+      },
+    };
   };
-  let line = JSON.stringify(header);
-  line += ' '.repeat((8 - ((line.length + 1) % 8)) % 8) + '\n';
-  return Buffer.concat([Buffer.from(line, 'utf8'), body]);
+}
+
+/**
+ * Writes the index of `base` to `handle` in one pass over the records, PIECE at a time: the numbers
+ * go out as they are made, the bytes and strings are kept (~90 bytes a record) and follow. The header,
+ * with the body's digest, goes in last at the start. (Building the whole index in memory, its strings
+ * joined and its sections concatenated, cost a save of 100,000 paths ~90 MB more at its peak.)
+ */
+async function writeIndexTo(handle: FileHandle, base: Base, dbDigest: string): Promise<void> {
+  const paths = [...base.keys()];
+  const count = paths.length;
+  const read = rowReader(base);
+  const digest = createHash('sha256');
+  let at = HEADER_BYTES;
+  const put = async (bytes: Buffer) => {
+    digest.update(bytes);
+    await handle.write(bytes, 0, bytes.length, at);
+    at += bytes.length;
+  };
+  const small = Buffer.alloc(count * 3); // kind, racy, flags
+  const tables: Buffer[][] = [[], [], []]; // paths, hashes, targets
+  for (let from = 0; from < count; from += PIECE) {
+    const to = Math.min(count, from + PIECE);
+    const numbers = new Float64Array((to - from) * 2 * SIDE_FIELDS);
+    const texts: string[][] = [[], [], []];
+    for (let i = from; i < to; i++) {
+      const row = read(paths[i]);
+      row.numbers(numbers, (i - from) * 2 * SIDE_FIELDS);
+      small[i] = row.kind;
+      small[count + i] = row.racy;
+      small[2 * count + i] = (row.hash !== null ? HAS_HASH : 0) | (row.target !== null ? HAS_TARGET : 0);
+      texts[0].push(paths[i]);
+      texts[1].push(row.hash ?? '');
+      texts[2].push(row.target ?? '');
+    }
+    for (let t = 0; t < 3; t++) tables[t].push(Buffer.from(texts[t].join('\0') + '\0', 'utf8'));
+    await put(Buffer.from(numbers.buffer, numbers.byteOffset, numbers.byteLength));
+  }
+  await put(small);
+  const strings = tables.map((pieces) => pieces.reduce((n, b) => n + b.length, 0)) as [number, number, number];
+  for (const pieces of tables) for (const piece of pieces) await put(piece);
+  const header: Header = { magic: MAGIC, version: VERSION, db: dbDigest, count, strings, body: digest.digest('hex') };
+  const line = JSON.stringify(header);
+  if (line.length + 1 > HEADER_BYTES) throw new Error('base index header too long');
+  await handle.write(Buffer.from(line + ' '.repeat(HEADER_BYTES - 1 - line.length) + '\n', 'utf8'), 0, HEADER_BYTES, 0);
 }
 
 /** The base this index holds, or undefined when it is not exactly the index of `dbDigest`'s database. */
@@ -154,7 +195,15 @@ export function decodeIndex(bytes: Buffer, dbDigest: string): ColumnarBase | und
 export async function writeIndex(snapshot: string, base: Base, dbDigest: string): Promise<void> {
   const file = indexFile(snapshot);
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  await fs.writeFile(temp, encodeIndex(base, dbDigest), { mode: 0o600 });
+  const handle = await fs.open(temp, 'w', 0o600);
+  try {
+    await writeIndexTo(handle, base, dbDigest);
+  } catch (err) {
+    await handle.close();
+    await fs.rm(temp, { force: true });
+    throw err;
+  }
+  await handle.close();
   await fs.rename(temp, file);
 }
 
