@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import { EventEmitter } from 'node:events';
-import { recordMatcher, type BaseRecord, type Settled } from '../engine/base';
+import { isRacy, recordMatcher, type BaseRecord, type Settled } from '../engine/base';
 import { classify } from '../engine/change';
 import { changedSince } from '../engine/changedSince';
-import { isSyncable, type Tree } from '../engine/entry';
+import { isSyncable, sameFingerprint, type Tree } from '../engine/entry';
 import { Filter } from '../engine/filter';
 import { guard } from '../engine/guard';
 import { ancestors, baseName, compareParentFirst, isWithin, join, parentOf, ROOT, type RelPath } from '../engine/path';
@@ -438,7 +438,10 @@ export class SyncSession {
 
     // Fold into the base only what happened.
     const racyAfter = started;
+    const handled = new Set<RelPath>([...plan.agreements.keys(), ...plan.forgets, ...outcomes.flatMap((o) => (o.action.kind === 'rename' ? [o.action.path, o.action.from] : [o.action.path]))]);
+    const scannedSides: Side[] = targetUnscanned ? [policy.direction === 'pull' ? 'remote' : 'local'] : ['local', 'remote'];
     store.batch(() => {
+      for (const [path, record] of confirmedRacy(base, trees, scannedSides, handled, racyAfter)) store.setBase(path, record);
       for (const [path, record] of plan.agreements) store.setBase(path, markRacy(record, racyAfter));
       for (const path of plan.forgets) store.deleteBase(path);
       for (const o of outcomes) {
@@ -620,12 +623,49 @@ export class SyncSession {
   }
 }
 
+/** Whether an mtime is too close to a scan to tell a later edit in the same clock tick. */
+function tooClose(mtimeMs: number, scanStarted: number): boolean {
+  return mtimeMs >= scanStarted - (mtimeMs % 1000 === 0 ? RACY_WINDOW_COARSE_MS : RACY_WINDOW_FINE_MS);
+}
+
+function racyValue(local: boolean, remote: boolean): BaseRecord['racy'] {
+  return local && remote ? true : local ? 'local' : remote ? 'remote' : undefined;
+}
+
 function markRacy(record: BaseRecord, scanStarted: number): BaseRecord {
-  const close = (mtimeMs: number) => mtimeMs >= scanStarted - (mtimeMs % 1000 === 0 ? RACY_WINDOW_COARSE_MS : RACY_WINDOW_FINE_MS);
-  const local = record.kind === 'file' && close(record.local.mtimeMs);
-  const remote = record.kind === 'file' && close(record.remote.mtimeMs);
-  const racy = local && remote ? true : local ? 'local' : remote ? 'remote' : undefined;
+  const local = record.kind === 'file' && tooClose(record.local.mtimeMs, scanStarted);
+  const remote = record.kind === 'file' && tooClose(record.remote.mtimeMs, scanStarted);
+  const racy = racyValue(local, remote);
   return racy === record.racy ? record : { ...record, racy };
+}
+
+/**
+ * Racy records this run confirmed: a side scanned now (`sides`), holding the recorded fingerprint, was
+ * hashed and holds the agreed content. Such a side is racy no more once its mtime is outside the window
+ * of this run's scan (an edit from now on gets another mtime); without this, it was hashed on every run
+ * for good. A side not read this run (a one-way run's target) stays as it was. Paths the plan handled
+ * (`handled`) are folded in with the rest.
+ */
+function confirmedRacy(base: ReadonlyMap<RelPath, BaseRecord>, trees: Record<Side, Tree>, sides: readonly Side[], handled: ReadonlySet<RelPath>, scanStarted: number): [RelPath, BaseRecord][] {
+  const confirmed = new Map<RelPath, Set<Side>>();
+  for (const side of sides) {
+    for (const [path, entry] of trees[side]) {
+      if (entry.kind !== 'file' || entry.hash === undefined || handled.has(path)) continue;
+      const record = base.get(path);
+      if (!record || record.kind !== 'file' || !isRacy(record, side) || record.hash !== entry.hash || !sameFingerprint(record[side], entry)) continue;
+      let set = confirmed.get(path);
+      if (!set) confirmed.set(path, (set = new Set()));
+      set.add(side);
+    }
+  }
+  const out: [RelPath, BaseRecord][] = [];
+  for (const [path, read] of confirmed) {
+    const record = base.get(path) as BaseRecord;
+    const still = (side: Side) => isRacy(record, side) && (!read.has(side) || tooClose(record[side].mtimeMs, scanStarted));
+    const racy = racyValue(still('local'), still('remote'));
+    if (racy !== record.racy) out.push([path, { ...record, racy }]);
+  }
+  return out;
 }
 
 /** A side as the snapshot last saw it (one-way runs take the target to be unchanged). */
