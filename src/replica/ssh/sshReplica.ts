@@ -17,7 +17,7 @@ import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from
 import { shellQuote } from './shellQuote';
 import { HelperUploader, type ReceivedStat, type ReceiveExpect, type ReceiveMeta } from './helperUpload';
 import type { HelperCheck } from './helperChoice';
-import { nulRecords, PROBE_TIMEOUT_MS, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
+import { nulRecords, nulTextRecords, type NulField, PROBE_TIMEOUT_MS, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
 
 export { shellQuote } from './shellQuote';
 
@@ -561,7 +561,7 @@ export class SshReplica implements Replica {
     let code: number | null;
     let records = 0;
     try {
-      for await (const f of nulRecords(proc.stdout, 11)) {
+      for await (const f of nulTextRecords(proc.stdout, 11)) {
         records++;
         let type = f[0].toString('latin1');
         if (node && type === 'D') {
@@ -662,7 +662,7 @@ export class SshReplica implements Replica {
         const proc = await this.options.spawn!(this.helperCommand('hash'));
         proc.stderr.resume();
         proc.stdin.end(JSON.stringify({ root: this.root, paths: batch.map((b) => this.disk(b.path)) }) + '\n');
-        for await (const [status, value] of nulRecords(proc.stdout, 2)) {
+        for await (const [status, value] of nulTextRecords(proc.stdout, 2)) {
           const item = batch[answered++];
           if (!item) break;
           if (status.toString('latin1') === 'ok') item.resolve(value.toString('latin1'));
@@ -1056,8 +1056,8 @@ function findListCommand(startAbs: string): string {
 }
 
 /** An entry from a helper record (whole-second mtime already computed). */
-function listedEntry(type: string, f: Buffer[], mtimeMs: number): Entry {
-  const num = (b: Buffer) => Number(b.toString('latin1'));
+function listedEntry(type: string, f: NulField[], mtimeMs: number): Entry {
+  const num = (b: NulField) => Number(b.toString('latin1'));
   const mode = parseInt(f[4].toString('latin1'), 8);
   switch (type) {
     case 'f':
@@ -1085,12 +1085,12 @@ function errnoAsSftp(code: string): { code: number; message: string } {
 }
 
 /** Integer milliseconds -> whole seconds in ms (SFTP's resolution). */
-function wholeSecondsFromMs(b: Buffer): number {
+function wholeSecondsFromMs(b: NulField): number {
   return Math.floor(Number(b.toString('latin1')) / 1000) * 1000;
 }
 
 /** find's `%T@` (seconds with a fraction) -> whole seconds in ms, without float rounding. */
-function wholeSecondsFromSeconds(b: Buffer): number {
+function wholeSecondsFromSeconds(b: NulField): number {
   const [whole, fraction = ''] = b.toString('latin1').split('.');
   let seconds = Number(whole);
   if (whole.startsWith('-') && /[1-9]/.test(fraction)) seconds -= 1;
