@@ -480,7 +480,7 @@ export class SyncSession {
       };
       // A remote helper, and a local folder, hash in batches of whatever is asked at once: ask for many
       // at a time there (SFTP reads each file over the link: a few at a time).
-      const inFlight = (side: Side) => ({ helper: 8192, local: 4096 })[this.sides[side].tier as string] ?? 8;
+      const inFlight = (side: Side) => ({ helper: 32768, local: 4096 })[this.sides[side].tier as string] ?? 8;
       await Promise.all((['local', 'remote'] as const).map((side) => runLimited(plan.hashRequests.filter((h) => h.side === side), inFlight(side), hashOne)));
       plan = reconcile(base, trees.local, trees.remote, policy, outside);
     }
