@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import { HELPER_SHA256 } from './helperScript';
 
@@ -27,6 +27,8 @@ export interface ServerIdentity {
 }
 
 const FORMAT = 1;
+/** A verdict file is a few hundred bytes: anything much bigger is not one. */
+const MAX_SIZE = 64 * 1024;
 
 export class ProbeCache {
   private constructor(readonly file: string) {}
@@ -41,7 +43,7 @@ export class ProbeCache {
   /** The remembered verdict; undefined when there is none or it cannot be read as one. */
   async read(): Promise<RememberedVerdict | undefined> {
     try {
-      const data = JSON.parse(await fs.readFile(this.file, 'utf8')) as { format?: unknown; helper?: unknown; kind?: unknown; script?: unknown };
+      const data = JSON.parse(await readSmallFile(this.file, MAX_SIZE)) as { format?: unknown; helper?: unknown; kind?: unknown; script?: unknown };
       if (data.format !== FORMAT || data.helper !== HELPER_SHA256) return undefined;
       if (data.kind === 'probe') return { kind: 'probe' };
       if (data.kind === 'node' && typeof data.script === 'string' && data.script.startsWith('/')) return { kind: 'node', script: data.script };
@@ -53,15 +55,34 @@ export class ProbeCache {
 
   /** Remembers a verdict (temp file and rename: a reader sees the old one or the new one). Never throws. */
   async write(verdict: RememberedVerdict, debug?: (m: string) => void): Promise<void> {
-    const temp = `${this.file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+    // A random name, created exclusively: two processes remembering at once never share a temp file.
+    const temp = `${this.file}.${randomBytes(8).toString('hex')}.tmp`;
     try {
       await fs.mkdir(nodePath.dirname(this.file), { recursive: true, mode: 0o700 });
-      await fs.writeFile(temp, JSON.stringify({ format: FORMAT, helper: HELPER_SHA256, ...verdict }) + '\n', { mode: 0o600 });
+      await fs.writeFile(temp, JSON.stringify({ format: FORMAT, helper: HELPER_SHA256, ...verdict }) + '\n', { mode: 0o600, flag: 'wx' });
       await fs.rename(temp, this.file);
     } catch (err) {
       await fs.unlink(temp).catch(() => undefined);
       // Not remembering costs the next run a probe, nothing more.
       debug?.(`helper: cannot remember the probe's verdict (${(err as Error).message})`);
     }
+  }
+}
+
+/**
+ * A regular file's text, refused (throws) when it is anything else (a symlink, a FIFO that would block
+ * the read) or bigger than `limit`: the state dir is ours, but what is in it is checked before use.
+ */
+async function readSmallFile(file: string, limit: number): Promise<string> {
+  const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`${file} is not a regular file`);
+    if (st.size > limit) throw new Error(`${file} is too big`);
+    const buffer = Buffer.alloc(st.size);
+    const { bytesRead } = await handle.read(buffer, 0, st.size, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
   }
 }
