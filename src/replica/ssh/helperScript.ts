@@ -45,8 +45,19 @@ import { createHash } from 'node:crypto';
  */
 export const HELPER_VERSION = '3';
 
+/** The oldest node the helper runs on. */
+export const MIN_NODE_MAJOR = 14;
+/**
+ * The helper's exit status on a node older than MIN_NODE_MAJOR, before it prints anything (node itself
+ * never exits with it). The client takes it as "did not start": a helper found in a home directory
+ * shared with a host that has a newer node is run on trust, and this is where that host says no.
+ */
+export const HELPER_EXIT_OLD_NODE = 14;
+
 export const HELPER_SCRIPT = String.raw`'use strict';
-// ssh-sync remote helper. Self-contained; needs node >= 14. Started by ssh-sync over ssh.
+// ssh-sync remote helper. Self-contained; needs node >= ${MIN_NODE_MAJOR}. Started by ssh-sync over ssh.
+// First, before anything is printed: a node too old says so by its exit status alone.
+if (!(Number(String(process.versions && process.versions.node).split('.')[0]) >= ${MIN_NODE_MAJOR})) process.exit(${HELPER_EXIT_OLD_NODE});
 var fs = require('fs');
 var crypto = require('crypto');
 var NUL = Buffer.from([0]);

@@ -1,4 +1,5 @@
 import { fromErrno, SyncError } from '../../errors';
+import { HELPER_EXIT_OLD_NODE, MIN_NODE_MAJOR } from './helperScript';
 import type { RemoteProcess, Spawn } from './remoteHelper';
 
 /**
@@ -40,6 +41,21 @@ export interface Received {
   readonly hash?: string;
 }
 
+/**
+ * How a write stream started: `ready` (the helper said so), an exit status before that (it did not
+ * start; `detail` is what it printed on stderr), `exit: null` (the channel closed without a status: a
+ * lost connection, which says nothing about the helper), or `timeout` (no word yet; still running).
+ */
+export type StartOutcome = 'ready' | 'timeout' | { readonly exit: number; readonly detail: string } | { readonly exit: null };
+
+export function describeStart(outcome: StartOutcome): string {
+  if (outcome === 'ready') return 'ready';
+  if (outcome === 'timeout') return 'no answer yet';
+  if (outcome.exit === null) return 'the connection was lost';
+  const why = outcome.exit === HELPER_EXIT_OLD_NODE ? ` (node older than ${MIN_NODE_MAJOR})` : '';
+  return `exit ${outcome.exit}${why}${outcome.detail ? `: ${outcome.detail.slice(0, 200)}` : ''}`;
+}
+
 interface Waiter {
   readonly path: string;
   resolve(answer: Received): void;
@@ -57,9 +73,9 @@ export class HelperUploader {
   private flushScheduled = false;
   private closed: Error | undefined;
   private stderr = '';
-  /** Settles with true at the helper's ready line, or with why it stopped before that. */
-  private readonly readiness: Promise<true | string>;
-  private onReady!: (outcome: true | string) => void;
+  /** Settles at the helper's ready line, or with how it stopped before that. */
+  private readonly readiness: Promise<Exclude<StartOutcome, 'timeout'>>;
+  private onReady!: (outcome: Exclude<StartOutcome, 'timeout'>) => void;
 
   private constructor(private readonly proc: RemoteProcess) {
     this.readiness = new Promise((resolve) => (this.onReady = resolve));
@@ -76,7 +92,7 @@ export class HelperUploader {
     proc.stdin.on('error', () => undefined);
     void proc.exit.then((code) => {
       const detail = this.stderr.trim();
-      this.onReady(`exit ${code}${detail ? `: ${detail.slice(0, 200)}` : ''}`);
+      this.onReady(code === null ? { exit: null } : { exit: code, detail });
       this.fail(
         code === null
           ? new SyncError('ConnectionLost', 'the connection to the server was lost while writing')
@@ -93,16 +109,22 @@ export class HelperUploader {
   }
 
   /**
-   * Whether the helper runs: true once it said so, else why not (it exited, or said nothing within
-   * `timeoutMs`: the channel is closed then).
+   * Whether the helper runs: 'ready' once it said so, else how it stopped, or 'timeout' when it said
+   * nothing within `timeoutMs` (it is left running: slow is not gone). Without `timeoutMs`, waits.
    */
-  async started(timeoutMs: number): Promise<true | string> {
+  async started(timeoutMs?: number): Promise<StartOutcome> {
+    if (timeoutMs === undefined) return this.readiness;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${timeoutMs / 1000} s`), timeoutMs)));
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const outcome = await Promise.race([this.readiness, timeout]);
     clearTimeout(timer);
-    if (outcome !== true) this.proc.kill();
     return outcome;
+  }
+
+  /** Closes the channel at once: for a stream that is given up before any file was sent. */
+  stop(): void {
+    this.close();
+    this.proc.kill();
   }
 
   /** Why the uploader can take no more work (the channel closed), or undefined while it can. */
@@ -245,7 +267,7 @@ export class HelperUploader {
     } catch {
       return this.fail(new SyncError('Io', `the remote helper answered nonsense: ${line.slice(0, 200)}`));
     }
-    if (msg.ready === true) return this.onReady(true);
+    if (msg.ready === true) return this.onReady('ready');
     const waiter = this.waiting.get(msg.i);
     if (!waiter) return;
     this.waiting.delete(msg.i);

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { SyncError } from '../../errors';
-import { HELPER_FILE, HELPER_SCRIPT, HELPER_SHA256 } from './helperScript';
-import { isNotFound, S_IFDIR, S_IFMT, type Sftp } from './sftpClient';
+import { HELPER_FILE, HELPER_SCRIPT, HELPER_SHA256, MIN_NODE_MAJOR } from './helperScript';
+import { isNotFound, S_IFDIR, S_IFMT, S_IFREG, type Sftp } from './sftpClient';
 
 /** A command running on the server over an `exec` channel. */
 export interface RemoteProcess {
@@ -71,22 +71,37 @@ export type HelperRuntime = { readonly kind: 'node'; readonly script: string } |
 
 /** How long a command that answers at once (a probe, a helper starting) may take. */
 export const PROBE_TIMEOUT_MS = 15_000;
-export const MIN_NODE_MAJOR = 14;
+export { MIN_NODE_MAJOR } from './helperScript';
+
+/** What the capability probe found. */
+export interface ProbeOutcome {
+  /** The helper to use; undefined: none (`reason` says why). */
+  readonly runtime: HelperRuntime | undefined;
+  readonly reason: string;
+  /**
+   * The server answered about node clearly: the node helper runs there, or there is no node (or one
+   * too old). Only such an answer is worth remembering; a command that could not run, timed out or was
+   * cut by a lost connection, or a helper that could not be installed, says nothing about the server.
+   */
+  readonly clear: boolean;
+}
 
 /**
  * The capability ladder, probed once per connection: node >= 14 (the full helper), else GNU find with
- * -printf (fast listing only), else nothing (plain SFTP). `want` restricts the choice. Returns the
- * runtime, or a reason why there is none.
+ * -printf (fast listing only), else nothing (plain SFTP). `want` restricts the choice. `inspected` is
+ * what a caller already found in the helper's place (see inspectHelper); looked up here otherwise,
+ * alongside the command.
  */
-export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want: 'auto' | HelperKind, debug?: (m: string) => void): Promise<HelperRuntime | string> {
+export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want: 'auto' | HelperKind, debug?: (m: string) => void, inspected?: Promise<HelperInspection>): Promise<ProbeOutcome> {
   const reasons: string[] = [];
   let commandsHang = false;
+  let clear = false;
   // The command's round trip (a login shell on the server) overlaps opening SFTP.
   const asked = want === 'find' ? undefined : run(spawn, 'node --version', '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
   const files = await sftp;
   if (asked) {
     // Whether the helper is already in place, looked up meanwhile (uploaded only where node runs).
-    const present = installedHelper(files).catch((err: Error) => err);
+    const present = (inspected ?? inspectHelper(files)).catch((err: Error) => err);
     const node = await asked;
     const version = node instanceof Error ? undefined : /^v(\d+)\.\d+/.exec(node.stdout.toString('utf8').trim());
     if (node instanceof Error) {
@@ -94,14 +109,21 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want
       // A server whose commands do not answer will not answer the next probe either.
       commandsHang = /did not finish/.test(node.message);
     }
-    else if (!version) reasons.push('no node on the server');
-    else if (Number(version[1]) < MIN_NODE_MAJOR) reasons.push(`node ${version[0]} on the server is older than ${MIN_NODE_MAJOR}`);
-    else {
+    // No exit status: the channel closed under it (a lost connection), which says nothing about node.
+    else if (node.code === null) reasons.push('cannot run commands (the command was cut off)');
+    else if (!version) {
+      reasons.push('no node on the server');
+      clear = true;
+    } else if (Number(version[1]) < MIN_NODE_MAJOR) {
+      reasons.push(`node ${version[0]} on the server is older than ${MIN_NODE_MAJOR}`);
+      clear = true;
+    } else {
       try {
         // No trial run: `node --version` answered, and the script is checked by hash; a helper that
         // still fails makes that one operation fall back to SFTP.
         const found = await present;
-        return { kind: 'node', script: typeof found === 'string' ? found : await installHelper(files, debug) };
+        if (found instanceof Error) throw found;
+        return { runtime: { kind: 'node', script: found.state === 'ours' ? found.path : await installHelper(files, debug, found) }, reason: '', clear: true };
       } catch (err) {
         reasons.push(`cannot install the helper (${(err as Error).message})`);
       }
@@ -110,19 +132,49 @@ export async function probeHelper(spawn: Spawn, sftp: Sftp | Promise<Sftp>, want
   }
   if (want !== 'node' && !commandsHang) {
     const find = await run(spawn, `LC_ALL=C find / -maxdepth 0 -printf 'ok%y\\0'`, '', PROBE_TIMEOUT_MS).catch((err: Error) => err);
-    if (!(find instanceof Error) && find.code === 0 && find.stdout.toString('latin1') === 'okd\0') return { kind: 'find' };
-    reasons.push(find instanceof Error ? `cannot run commands (${find.message})` : 'no GNU find with -printf on the server');
+    if (!(find instanceof Error) && find.code === 0 && find.stdout.toString('latin1') === 'okd\0') return { runtime: { kind: 'find' }, reason: '', clear };
+    reasons.push(find instanceof Error || find.code === null ? `cannot run commands (${find instanceof Error ? find.message : 'the command was cut off'})` : 'no GNU find with -printf on the server');
   }
-  return reasons.join('; ');
+  return { runtime: undefined, reason: reasons.join('; '), clear };
 }
+
+/**
+ * What is in the helper's place on the server: `ours` (real directories on the way, the exact
+ * script), `absent`, `other` (some other file there: replaced by installHelper), or `unsafe` (a
+ * directory on the way is not a real one). Nothing is created. The file is read and hashed only when
+ * it is there: a missing helper is known after one round trip.
+ */
+export interface HelperInspection {
+  readonly path: string;
+  readonly dirs: readonly string[];
+  readonly state: 'ours' | 'absent' | 'other' | 'unsafe';
+}
+
+export async function inspectHelper(sftp: Sftp): Promise<HelperInspection> {
+  // Paths relative to the login directory (where SFTP starts) go out with the realpath, not after it.
+  const [home, ...found] = await Promise.all([sftp.realpath('.'), ...HELPER_PLACE.map((p) => sftp.lstatOrUndefined(p))]);
+  const base = home.replace(/\/+$/, '');
+  const [path, ...dirs] = [`${base}/${HELPER_PLACE[2]}`, `${base}/${HELPER_PLACE[0]}`, `${base}/${HELPER_PLACE[1]}`];
+  const [cache, folder, file] = found;
+  const state = (st: typeof cache) => (st === undefined ? 'absent' : (st.mode & S_IFMT) === S_IFDIR ? 'dir' : 'other');
+  if (state(cache) === 'other' || state(folder) === 'other') return { path, dirs, state: 'unsafe' };
+  if (file === undefined || state(folder) === 'absent') return { path, dirs, state: 'absent' };
+  if ((file.mode & S_IFMT) !== S_IFREG) return { path, dirs, state: 'other' };
+  return { path, dirs, state: (await remoteSha256(sftp, path)) === HELPER_SHA256 ? 'ours' : 'other' };
+}
+
+/** The helper's place, relative to the login directory: ~/.cache, ~/.cache/ssh-sync, the script. */
+const HELPER_PLACE = ['.cache', '.cache/ssh-sync', `.cache/ssh-sync/${HELPER_FILE}`] as const;
 
 /**
  * Puts the helper at ~/.cache/ssh-sync/helper-<VERSION>-<sha8>.js unless an identical copy is there:
  * the file found is hashed (a stale or tampered copy is replaced), a new one is written to a temp name
- * and renamed into place, then read back and checked. Returns its absolute path.
+ * and renamed into place, then read back and checked. Returns its absolute path. `inspected` is what
+ * inspectHelper found just now: the file is not hashed again.
  */
-export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Promise<string> {
-  const { path, dirs } = await helperPath(sftp);
+export async function installHelper(sftp: Sftp, debug?: (m: string) => void, inspected?: HelperInspection): Promise<string> {
+  const { path, dirs, state } = inspected ?? (await inspectHelper(sftp));
+  if (state === 'ours') return path;
   const folder = dirs[dirs.length - 1];
   for (const dir of dirs) {
     const st = await sftp.lstatOrUndefined(dir);
@@ -131,9 +183,8 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
     });
     else if ((st.mode & S_IFMT) !== S_IFDIR) throw new Error(`${dir} is not a directory`);
   }
-  if ((await remoteSha256(sftp, path)) === HELPER_SHA256) return path;
   debug?.(`helper: uploading ${path}`);
-  const temp = `${folder}/.${HELPER_FILE}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  const temp = `${folder}/.${HELPER_FILE}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await sftp.open(temp, 'wx', { mode: 0o600 });
   try {
     await sftp.upload(handle, Readable.from([Buffer.from(HELPER_SCRIPT)]));
@@ -153,24 +204,6 @@ export async function installHelper(sftp: Sftp, debug?: (m: string) => void): Pr
   const now = await remoteSha256(sftp, path);
   if (now !== HELPER_SHA256) throw new Error(`the helper at ${path} does not match what was uploaded`);
   return path;
-}
-
-/**
- * The helper's path when it is installed as installHelper would leave it: real directories on the way
- * (a symlinked ~/.cache could point where others may swap the file between this check and its run) and
- * the exact script. Undefined otherwise. Nothing is created.
- */
-export async function installedHelper(sftp: Sftp): Promise<string | undefined> {
-  const { path, dirs } = await helperPath(sftp);
-  const kinds = await Promise.all(dirs.map((d) => sftp.lstatOrUndefined(d)));
-  const real = kinds.every((st) => st !== undefined && (st.mode & S_IFMT) === S_IFDIR);
-  return real && (await remoteSha256(sftp, path)) === HELPER_SHA256 ? path : undefined;
-}
-
-/** Where the helper lives on the server, and the directories on the way (nothing is created). */
-async function helperPath(sftp: Sftp): Promise<{ path: string; dirs: string[] }> {
-  const home = (await sftp.realpath('.')).replace(/\/+$/, '');
-  return { path: `${home}/.cache/ssh-sync/${HELPER_FILE}`, dirs: [`${home}/.cache`, `${home}/.cache/ssh-sync`] };
 }
 
 async function remoteSha256(sftp: Sftp, path: string): Promise<string | undefined> {

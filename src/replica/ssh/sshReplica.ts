@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Attributes, InputAttributes } from 'ssh2';
@@ -15,9 +15,9 @@ import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher }
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 import { isNotFound, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, Sftp, toSyncError } from './sftpClient';
 import { shellQuote } from './shellQuote';
-import { HelperUploader, type ReceivedStat, type ReceiveExpect, type ReceiveMeta } from './helperUpload';
-import type { HelperCheck } from './helperChoice';
-import { nulRecords, nulTextRecords, type NulField, PROBE_TIMEOUT_MS, run, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
+import { describeStart, HelperUploader, type ReceivedStat, type ReceiveExpect, type ReceiveMeta, type StartOutcome } from './helperUpload';
+import type { HelperCheck, Recheck } from './helperChoice';
+import { nulRecords, nulTextRecords, PROBE_TIMEOUT_MS, run, type NulField, type HelperKind, type HelperRuntime, type RemoteProcess, type Spawn } from './remoteHelper';
 
 export { shellQuote } from './shellQuote';
 
@@ -40,6 +40,11 @@ export interface SshReplicaOptions {
   readonly helper?: HelperRuntime;
   /** Present when `helper` was taken on trust, not probed: how its first command went is reported here. */
   readonly helperCheck?: HelperCheck;
+  /**
+   * How long the write stream of a helper taken on trust may take to say it runs before the server is
+   * asked, alongside, whether the helper is there (default PROBE_TIMEOUT_MS).
+   */
+  readonly helperStartTimeoutMs?: number;
   readonly debug?: (message: string) => void;
 }
 
@@ -70,9 +75,15 @@ export class SshReplica implements Replica {
   get helperKind(): HelperKind | undefined {
     return this.options.spawn ? this.runtime?.kind : undefined;
   }
-  /** Writes go through the node helper, which hashes what it receives (see Replica.hashesWrites). */
+  /**
+   * Writes go through the node helper, which hashes what it receives (see Replica.hashesWrites). Once
+   * this has said yes, writes that fall back to SFTP (the helper did not start, or stopped) hash what
+   * they send: the caller, told so, hashes nothing itself.
+   */
   get hashesWrites(): boolean {
-    return this.helperKind === 'node' && !this.uploadsOff;
+    const yes = this.helperKind === 'node' && !this.uploadsOff;
+    if (yes) this.hashPromised = true;
+    return yes;
   }
   /** Copies within the server (`cp`), where it lets us run commands. */
   readonly copyWithin?: (from: RelPath, to: RelPath, fromExpect: FileEntry, meta: Metadata, expectHash: string) => Promise<FileEntry>;
@@ -86,6 +97,8 @@ export class SshReplica implements Replica {
   private upload: Promise<HelperUploader | undefined> | undefined;
   /** Set when the helper could not take writes: they go over SFTP from then on. */
   private uploadsOff = false;
+  /** hashesWrites said yes: every write returns its hash from then on. */
+  private hashPromised = false;
   private runtime: HelperRuntime | undefined;
   /** Until the helper taken on trust has run (or was found missing and probed again). */
   private helperCheck: HelperCheck | undefined;
@@ -255,7 +268,13 @@ export class SshReplica implements Replica {
   // ---- writing --------------------------------------------------------------------------------------
 
   async writeFile(path: RelPath, content: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
-    const uploader = await this.uploader();
+    let uploader: HelperUploader | undefined;
+    try {
+      uploader = await this.uploader();
+    } catch (err) {
+      if (!Buffer.isBuffer(content)) content.destroy();
+      throw toSyncError(err, `cannot write ${path}`, path);
+    }
     if (uploader) {
       try {
         const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), content, receiveMeta(meta), receiveExpect(expect), beforeCommit);
@@ -268,6 +287,7 @@ export class SshReplica implements Replica {
       }
     }
     const data = Buffer.isBuffer(content) ? Readable.from([content]) : content;
+    const hasher = this.hashPromised ? createHash('sha256') : undefined;
     await this.ensureParents(path);
     const temp = this.tempFor(path);
     try {
@@ -275,7 +295,7 @@ export class SshReplica implements Replica {
       try {
         // Before a byte is sent: the temp file is where it should be (else it is removed below).
         await this.confirmInside(path);
-        await this.sftp.upload(handle, data);
+        await this.sftp.upload(handle, hasher ? hashing(data, hasher) : data);
         await this.applyMetadata(temp, meta, false, handle);
       } finally {
         await this.sftp.close(handle).catch(() => undefined);
@@ -287,7 +307,8 @@ export class SshReplica implements Replica {
       await this.sftp.unlink(temp).catch(() => undefined);
       throw toSyncError(err, `cannot write ${path}`, path);
     }
-    return (await this.stat(path)) as FileEntry;
+    const written = (await this.stat(path)) as FileEntry;
+    return hasher && written?.kind === 'file' ? { ...written, hash: hasher.digest('hex') } : written;
   }
 
   async writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry> {
@@ -428,7 +449,7 @@ export class SshReplica implements Replica {
   }
 
   async close(): Promise<void> {
-    const uploader = await this.upload;
+    const uploader = await this.upload?.catch(() => undefined);
     uploader?.close();
     try {
       this.sftp.raw.end();
@@ -448,6 +469,7 @@ export class SshReplica implements Replica {
   private async uploader(): Promise<HelperUploader | undefined> {
     const spawn = this.options.spawn;
     if (this.helperKind !== 'node' || !spawn || this.uploadsOff) return undefined;
+    // A start cut by a lost connection rejects here, for every write that waited on it (see startUploader).
     const current = await this.upload;
     if (current && !current.failure) return current;
     if (current?.failure) {
@@ -467,6 +489,7 @@ export class SshReplica implements Replica {
     try {
       uploader = await HelperUploader.start(spawn, this.helperCommand('receive'), this.root);
     } catch (err) {
+      if ((err as SyncError).code === 'ConnectionLost') return this.lostWhileStarting();
       this.options.debug?.(`helper: cannot start the write stream (${(err as Error).message}); writes go over SFTP`);
       this.uploadsOff = true;
       return undefined;
@@ -474,14 +497,44 @@ export class SshReplica implements Replica {
     if (!this.helperCheck) return uploader;
     // A helper taken on trust gets no file before it says it runs: if it does not, nothing was sent
     // that would have to be sent again, and nothing was written.
-    const started = await uploader.started(PROBE_TIMEOUT_MS);
-    if (started === true) {
+    let outcome: StartOutcome | 'gone';
+    try {
+      outcome = await this.trustedStart(uploader);
+    } catch (err) {
+      uploader.stop();
+      throw err;
+    }
+    if (outcome === 'ready') {
       this.helperProven();
       return uploader;
     }
-    uploader.close();
-    if ((await this.recheckHelper(`the write stream did not start (${started})`)) && this.helperKind === 'node') return this.startUploader(spawn);
-    return undefined;
+    uploader.stop();
+    if (outcome !== 'gone' && outcome !== 'timeout' && outcome.exit === null) return this.lostWhileStarting();
+    if (outcome !== 'gone') await this.recheckHelper(`the write stream did not start (${describeStart(outcome)})`);
+    // With the helper back in place (the probe installs it where node runs), the stream once more.
+    return this.helperKind === 'node' ? this.startUploader(spawn) : undefined;
+  }
+
+  /**
+   * The start of a stream of a helper taken on trust. Past the time a probe gets, the stream is left
+   * running (a loaded server, a cold disk: slow is not gone) and the server is asked alongside; the
+   * stream is given up ('gone') only if that probe says the helper cannot run there.
+   */
+  private async trustedStart(uploader: HelperUploader): Promise<StartOutcome | 'gone'> {
+    const first = await uploader.started(this.options.helperStartTimeoutMs ?? PROBE_TIMEOUT_MS);
+    if (first !== 'timeout') return first;
+    const probing = this.recheckHelper(`the write stream has not said it runs within ${(this.options.helperStartTimeoutMs ?? PROBE_TIMEOUT_MS) / 1000} s`, true);
+    probing.catch(() => undefined); // a stream that starts first no longer needs the probe's answer
+    const next = await Promise.race([uploader.started(), probing]);
+    if (next === 'ready' || (typeof next === 'object' && 'exit' in next)) return next;
+    // The probe answered first: node there (or an unclear answer) leaves the stream to finish starting.
+    return this.helperKind === 'node' ? uploader.started() : 'gone';
+  }
+
+  /** A write stream cut before it said it runs: the next write starts another. */
+  private lostWhileStarting(): never {
+    this.upload = undefined;
+    throw new SyncError('ConnectionLost', `the connection to ${this.description} was lost while starting to write`);
   }
 
   private helperCommand(command: 'list' | 'hash' | 'watch' | 'receive'): string {
@@ -497,19 +550,20 @@ export class SshReplica implements Replica {
 
   /**
    * A command of the helper taken on trust did nothing (no node, no helper file): probes the server
-   * afresh, once per connection, and switches to what it finds. True when the caller should try again
-   * with the runtime now in place; false when the helper was not on trust (the caller's own fallback).
-   * A command cut by a lost connection (no exit status) says nothing about the server: not asked for.
+   * afresh, once per connection, and switches to what it finds (an unclear answer: plain SFTP, unless
+   * `keepUnclear`, which keeps the helper on trust). Undefined when the helper was not on trust (the
+   * caller's own fallback). A command cut by a lost connection (no exit status) says nothing about the
+   * server: callers do not ask then.
    */
-  private async recheckHelper(why: string): Promise<boolean> {
+  private async recheckHelper(why: string, keepUnclear = false): Promise<Recheck | undefined> {
     const check = this.helperCheck;
-    if (!check) return false;
-    const runtime = await check.recheck(why);
-    if (this.helperCheck === check) {
+    if (!check) return undefined;
+    const found = await check.recheck(why);
+    if (this.helperCheck === check && (found.clear || !keepUnclear)) {
       this.helperCheck = undefined;
-      this.runtime = runtime;
+      this.runtime = found.runtime;
     }
-    return true;
+    return found;
   }
 
   /**
@@ -656,6 +710,11 @@ export class SshReplica implements Replica {
   private async drainHashes(): Promise<void> {
     while (this.hashQueue.length > 0) {
       const batch = this.hashQueue.splice(0, HASH_BATCH);
+      if (this.helperKind !== 'node') {
+        // The tier changed under the queue (the helper taken on trust did not start): hashed over SFTP.
+        for (const item of batch) item.resolve(undefined);
+        continue;
+      }
       let answered = 0;
       let code: number | null | undefined;
       try {
@@ -973,6 +1032,15 @@ export class SshReplica implements Replica {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** `data` as it goes by, into `hasher`. */
+async function* hashing(data: AsyncIterable<Buffer | string>, hasher: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of data) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    hasher.update(bytes);
+    yield bytes;
   }
 }
 
