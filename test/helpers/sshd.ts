@@ -11,6 +11,12 @@ import * as nodePath from 'node:path';
  */
 export const SSHD = '/usr/sbin/sshd';
 export const TEST_USER = 'sshsynctest';
+/**
+ * A second non-root user, made the same way, for a test file that changes what is in the user's home
+ * (the helper under ~/.cache/ssh-sync): test files run in parallel, and no other one logs in as this
+ * user, so none of them sees those changes.
+ */
+export const TEST_USER_2 = 'sshsynctest2';
 export const TEST_PASSWORD = 'Sync-' + 'test-pw-1';
 
 export interface SshdOptions {
@@ -70,24 +76,39 @@ export function generateKey(dir: string, name: string, options: { passphrase?: s
 }
 
 /** Creates (once) a non-root user with a known password, for permission and password tests. */
-export function ensureTestUser(): boolean {
+export function ensureTestUser(user: string = TEST_USER): boolean {
   if (process.getuid?.() !== 0) return false;
   try {
-    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+    execFileSync('id', [user], { stdio: 'ignore' });
   } catch {
     try {
-      execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_USER], { stdio: 'ignore' });
+      execFileSync('useradd', ['-m', '-s', '/bin/sh', user], { stdio: 'ignore' });
     } catch {
-      return false;
+      // Another test file may have created it meanwhile.
+      if (!userExists(user)) return false;
     }
   }
   try {
     // A password also unlocks the account: sshd without PAM refuses locked ('!') accounts even for keys.
-    execFileSync('chpasswd', [], { input: `${TEST_USER}:${TEST_PASSWORD}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+    execFileSync('chpasswd', [], { input: `${user}:${TEST_PASSWORD}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
     return true;
   } catch {
     return false;
   }
+}
+
+function userExists(user: string): boolean {
+  try {
+    execFileSync('id', [user], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A user's home directory, as the system has it. */
+export function homeOf(user: string): string {
+  return execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5];
 }
 
 function freePort(): Promise<number> {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli, type CliOptions } from '../helpers/cli';
 import { LiveSync } from '../helpers/live';
+import { folderPairs } from '../helpers/pair';
 import { startSshd, sshdAvailable, writeClientConfig, type SshdFixture } from '../helpers/sshd';
 import { readTree, removeDir, tempDir, tempFilesUnder, waitFor, writeTree } from '../helpers/tmp';
 
@@ -31,16 +32,8 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
     if (work) await removeDir(work);
   });
 
-  let n = 0;
   /** A fresh local folder and remote folder; `remote` is a path on this machine served by sshd. */
-  const pair = async () => {
-    const dir = path.join(work, `case-${++n}`);
-    const local = path.join(dir, 'local');
-    const remote = path.join(dir, 'remote');
-    await fs.mkdir(local, { recursive: true });
-    await fs.mkdir(remote, { recursive: true });
-    return { dir, local, remote, state: path.join(dir, 'state') };
-  };
+  const pair = folderPairs(() => work);
   const sshArgs = (fixture = sshd) => ['--identity', fixture.clientKey.privateKey, '--known-hosts', knownHosts, '--ssh-config', sshConfig];
   const sync = (local: string, peer: string, state: string, extra: string[], options?: CliOptions) =>
     runCli(['sync', local, peer, '--state-dir', state, ...extra], options);

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, promises as fs, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, promises as fs, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { openSshReplica, type SshReplica } from '../../src/replica/ssh';
+import { chooseHelper } from '../../src/replica/ssh/helperChoice';
 import { HELPER_FILE, HELPER_SCRIPT } from '../../src/replica/ssh/helperScript';
 import { ProbeCache } from '../../src/replica/ssh/probeCache';
+import type { Sftp } from '../../src/replica/ssh/sftpClient';
 import { runCli } from '../helpers/cli';
-import { ensureTestUser, sshdAvailable, startSshd, TEST_USER, type SshdFixture } from '../helpers/sshd';
+import { FakeSpawn } from '../helpers/fakeSpawn';
+import { folderPairs } from '../helpers/pair';
+import { ensureTestUser, homeOf, sshdAvailable, startSshd, TEST_USER_2, type SshdFixture } from '../helpers/sshd';
 import { readTree, removeDir, tempDir, waitFor, writeTree } from '../helpers/tmp';
+
+/** Every test here logs in as its own user: it deletes and replaces the helper in that user's home. */
+const TEST_USER = TEST_USER_2;
 
 /**
  * The probe's verdict is remembered per server in the state dir, so that a connected run starts the
@@ -27,7 +35,7 @@ describe('SSH: the helper probe is remembered between runs', { skip }, () => {
   let helperFile: string;
 
   before(async () => {
-    if (!ensureTestUser()) throw new Error(`cannot create the test user ${TEST_USER}`);
+    if (!ensureTestUser(TEST_USER)) throw new Error(`cannot create the test user ${TEST_USER}`);
     work = await tempDir('ssh-sync-probe-cache-');
     chmodSync(work, 0o755);
     bin = path.join(work, 'bin');
@@ -36,23 +44,17 @@ describe('SSH: the helper probe is remembered between runs', { skip }, () => {
     for (const tool of ['find', 'cp', 'sha256sum']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), path.join(bin, tool));
     sshd = await startSshd({ extraConfig: [`SetEnv PATH=${bin}`] });
     knownHosts = sshd.writeKnownHosts({ file: path.join(work, 'known_hosts') });
-    const home = execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).split(':')[5];
-    helperFile = path.join(home, '.cache/ssh-sync', HELPER_FILE);
+    helperFile = path.join(homeOf(TEST_USER), '.cache/ssh-sync', HELPER_FILE);
   });
   after(async () => {
     await sshd?.stop();
     if (work) await removeDir(work);
   });
 
-  let n = 0;
+  const folders = folderPairs(() => work, { owner: TEST_USER });
   const pair = async () => {
-    const dir = path.join(work, `case-${++n}`);
-    const local = path.join(dir, 'local');
-    const remote = path.join(dir, 'remote');
-    await fs.mkdir(local, { recursive: true });
-    await fs.mkdir(remote, { recursive: true, mode: 0o755 });
-    execFileSync('chown', [`${TEST_USER}:${TEST_USER}`, remote]);
-    return { local, remote, state: path.join(dir, 'state'), peer: `${TEST_USER}@127.0.0.1:${sshd.port}:${remote}` };
+    const p = await folders();
+    return { ...p, peer: `${TEST_USER}@127.0.0.1:${sshd.port}:${p.remote}` };
   };
 
   /**
@@ -155,26 +157,86 @@ describe('SSH: the helper probe is remembered between runs', { skip }, () => {
     await sync(p, '--direction', 'push');
     assert.equal((await remembered(p.state))?.kind, 'node');
   });
-});
 
-describe('ProbeCache', () => {
-  test('a verdict is remembered per server: another host key, port or user is a miss; a damaged file is none', async () => {
-    const dir = await tempDir('ssh-sync-probe-cache-unit-');
+  test('a host whose node is older than 14, sharing a home where the helper is installed: the helper refuses, the run falls to find', async () => {
+    const p = await pair();
+    await writeTree(p.local, { 'a.txt': 'a' });
+    await sync(p, '--direction', 'push');
+    assert.ok(existsSync(helperFile), 'installed by a host with a new node');
+    // Another host of the same home: its `node --version` says 12, and so does process.versions there.
+    const oldNode = path.join(work, 'old-node.js');
+    writeFileSync(oldNode, "Object.defineProperty(process.versions, 'node', { value: '12.22.12' });\n", { mode: 0o644 });
+    const node = path.join(bin, 'node');
+    unlinkSync(node);
+    writeFileSync(node, `#!/bin/sh\nif [ "$1" = --version ]; then echo v12.22.12; exit 0; fi\nexec ${process.execPath} -r ${oldNode} "$@"\n`, { mode: 0o755 });
     try {
-      const server = { host: 'Example.org', port: 22, user: 'me', hostKey: Buffer.from('key-1') };
-      await ProbeCache.for(dir, server).write({ kind: 'node', script: '/home/me/.cache/ssh-sync/h.js' });
-      assert.deepEqual(await ProbeCache.for(dir, { ...server, host: 'example.org' }).read(), { kind: 'node', script: '/home/me/.cache/ssh-sync/h.js' });
-      assert.equal(await ProbeCache.for(dir, { ...server, hostKey: Buffer.from('key-2') }).read(), undefined);
-      assert.equal(await ProbeCache.for(dir, { ...server, port: 2222 }).read(), undefined);
-      assert.equal(await ProbeCache.for(dir, { ...server, user: 'you' }).read(), undefined);
-      const cache = ProbeCache.for(dir, server);
-      assert.equal((await fs.stat(cache.file)).mode & 0o777, 0o600);
-      await fs.writeFile(cache.file, '{"format":1,"kind":"node","scr');
-      assert.equal(await cache.read(), undefined);
-      await fs.writeFile(cache.file, JSON.stringify({ format: 1, helper: 'an older build', kind: 'node', script: '/x.js' }));
-      assert.equal(await cache.read(), undefined);
+      await writeTree(p.local, { 'a.txt': 'a2', 'b.txt': 'b' });
+      // Nothing remembered in this state dir: the helper found installed is run on trust.
+      const fresh = { ...p, state: path.join(p.dir, 'state-old-node') };
+      const run = await sync(fresh, '--direction', 'push');
+      assert.equal(run.probes, 1, 'the helper did not start: probed');
+      assert.equal(run.summary.tier.remote, 'helper', 'GNU find lists');
+      assert.deepEqual(await remembered(fresh.state), { kind: 'probe' }, 'node too old is remembered: the next run probes');
+      assert.deepEqual(await readTree(p.remote), await readTree(p.local));
     } finally {
-      await removeDir(dir);
+      unlinkSync(node);
+      symlinkSync(process.execPath, node);
     }
+  });
+
+  describe('the helper\'s place is looked at once per choice, and a missing helper does not hold up the probe', () => {
+    let replica: SshReplica;
+    before(async () => {
+      const p = await pair();
+      replica = await openSshReplica(p.peer, { tier: 'sftp', sshConfigFile: null, knownHostsFile: knownHosts, identityFiles: [sshd.clientKey.privateKey], agent: false });
+    });
+    after(async () => {
+      await replica?.close();
+    });
+
+    /** Chooses with a fresh state dir (nothing remembered) and a server that answers `node --version` at once; counts reads of the helper. */
+    const choose = async () => {
+      const events: string[] = [];
+      const sftp = new Proxy(replica.sftp, {
+        get(target, key) {
+          if (key === 'download') {
+            return (file: string) => {
+              if (file === helperFile) events.push('read helper');
+              return target.download(file);
+            };
+          }
+          const value = Reflect.get(target, key, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }) as Sftp;
+      const fake = new FakeSpawn();
+      fake.onStart = (proc) => {
+        events.push(`exec ${proc.command}`);
+        proc.end(0, { stdout: 'v20.0.0\n' });
+      };
+      const state = await tempDir('ssh-sync-probe-once-');
+      try {
+        const cache = ProbeCache.for(state, { host: '127.0.0.1', port: sshd.port, user: TEST_USER });
+        const chosen = await chooseHelper(fake.spawn, Promise.resolve(sftp), { want: 'auto', insist: false, label: 'test', cache });
+        assert.deepEqual(typeof chosen === 'string' ? chosen : chosen.runtime, { kind: 'node', script: helperFile });
+        return events;
+      } finally {
+        await removeDir(state);
+      }
+    };
+
+    test('no helper installed: the probe starts before anything is read, and only the upload is read back', async () => {
+      rmSync(helperFile, { force: true });
+      assert.deepEqual(await choose(), ['exec node --version', 'read helper']);
+      assert.equal(readFileSync(helperFile, 'utf8'), HELPER_SCRIPT);
+    });
+
+    test('a stale helper installed: it is read once before the probe, and the new one once after the upload', async () => {
+      writeFileSync(helperFile, '// an older build\n');
+      const { uid, gid } = await fs.stat(path.dirname(helperFile));
+      chownSync(helperFile, uid, gid);
+      assert.deepEqual(await choose(), ['read helper', 'exec node --version', 'read helper']);
+      assert.equal(readFileSync(helperFile, 'utf8'), HELPER_SCRIPT);
+    });
   });
 });
