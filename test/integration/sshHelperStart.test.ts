@@ -110,6 +110,21 @@ describe('SSH: a helper taken on trust, starting', { skip }, () => {
     assert.equal(dir.helperKind, 'node');
   });
 
+  test('closing the side while a slow write stream is waited for ends the wait: the write fails, close returns', async () => {
+    const own = await openSshReplica(`root@127.0.0.1:${sshd.port}:${base}`, { ...options, tier: 'sftp' });
+    const fake = new FakeSpawn();
+    fake.onStart = (proc) => proc.actAsReceiver();
+    const check = new ScriptedCheck();
+    check.answers({ runtime: { kind: 'node', script: SCRIPT }, clear: true });
+    const dir = new SshReplica(own.sftp, base, 'test', { spawn: fake.spawn, helper: { kind: 'node', script: SCRIPT }, helperCheck: check, helperStartTimeoutMs: 50, onClose: () => own.close() });
+    const writing = dir.writeFile('never.txt', Buffer.from('x'), {}, undefined);
+    writing.catch(() => undefined);
+    await waitFor(() => check.rechecks.length === 1, 10_000, 'the probe alongside');
+    await dir.close();
+    await assert.rejects(writing, (err: SyncError) => err.code === 'ConnectionLost');
+    assert.equal(receives(fake)[0].killed, true);
+  });
+
   test('a slow write stream of a helper the probe finds gone is given up; the file goes over SFTP, with its hash', async () => {
     const fake = new FakeSpawn();
     fake.onStart = (proc) => proc.actAsReceiver();

@@ -95,6 +95,8 @@ export class SshReplica implements Replica {
   private rootReal: Promise<string> | undefined;
   /** The helper's `receive` stream, started on the first write (node helper only). */
   private upload: Promise<HelperUploader | undefined> | undefined;
+  /** A stream of a helper on trust that has not said it runs yet: close() stops it (it may be waited for without end). */
+  private starting: HelperUploader | undefined;
   /** Set when the helper could not take writes: they go over SFTP from then on. */
   private uploadsOff = false;
   /** hashesWrites said yes: every write returns its hash from then on. */
@@ -449,6 +451,7 @@ export class SshReplica implements Replica {
   }
 
   async close(): Promise<void> {
+    this.starting?.stop();
     const uploader = await this.upload?.catch(() => undefined);
     uploader?.close();
     try {
@@ -498,11 +501,14 @@ export class SshReplica implements Replica {
     // A helper taken on trust gets no file before it says it runs: if it does not, nothing was sent
     // that would have to be sent again, and nothing was written.
     let outcome: StartOutcome | 'gone';
+    this.starting = uploader;
     try {
       outcome = await this.trustedStart(uploader);
     } catch (err) {
       uploader.stop();
       throw err;
+    } finally {
+      this.starting = undefined;
     }
     if (outcome === 'ready') {
       this.helperProven();
