@@ -62,6 +62,9 @@ JSON
     cd "$staging/code-server"
     export PATH="$staged_node_dir/bin:$PATH"
     export npm_config_nodedir="$staged_node_dir"
+    # Run from `npm test`, the outer npm (system Node) exports its user agent ("node/v20"), which this
+    # npm would pass on as its own: code-server's postinstall reads the Node version from it and stops.
+    unset npm_config_user_agent
     npm install --no-audit --no-fund --loglevel=error "code-server@$code_server_version"
   )
   [ -f "$staging/code-server/node_modules/code-server/out/node/entry.js" ] || {
