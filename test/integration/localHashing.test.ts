@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,7 @@ before(async () => {
   for (let i = 0; i < 700; i++) contents.set(`d/f${i}`, i === 0 ? Buffer.alloc(0) : randomBytes(i * 37));
   contents.set('big.bin', randomBytes(3 * 1024 * 1024 + 5)); // more than one read
   for (const [p, data] of contents) await fs.writeFile(path.join(root, p), data);
+  execFileSync('mkfifo', [path.join(root, 'pipe')]); // where a file was when the scan saw it
 });
 after(async () => {
   await removeDir(root);
@@ -29,19 +31,22 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('local hashing', () => {
   for (const many of [true, false]) {
-    test(`${many ? '700+ requests at once (worker threads)' : 'a few requests (this thread)'}: every hash right, a missing file NotFound, a directory an error`, async () => {
+    test(`${many ? '700+ requests at once (worker threads)' : 'a few requests (this thread)'}: every hash right, a missing file NotFound, a directory or a FIFO an error`, async () => {
       const replica = new LocalReplica(root);
       const paths = many ? [...contents.keys()] : ['d/f0', 'd/f1', 'd/f699', 'big.bin'];
-      const [hashes, missing, directory] = await Promise.all([
+      const [hashes, missing, directory, fifo] = await Promise.all([
         Promise.all(paths.map((p) => replica.hash(p))),
         replica.hash('d/missing').then(() => undefined, (err: SyncError) => err),
         replica.hash('d').then(() => undefined, (err: SyncError) => err),
+        replica.hash('pipe').then(() => undefined, (err: SyncError) => err), // never waits for a writer
       ]);
       assert.deepEqual(hashes, paths.map((p) => sha(contents.get(p) as Buffer)));
       assert.equal(missing?.code, 'NotFound');
       assert.equal(missing?.path, 'd/missing');
       assert.equal(directory?.code, 'Io');
-      assert.match(directory?.message ?? '', /cannot read d: .*EISDIR|illegal operation on a directory/);
+      assert.match(directory?.message ?? '', /cannot read d: not a regular file/);
+      assert.equal(fifo?.code, 'Io');
+      assert.match(fifo?.message ?? '', /cannot read pipe: not a regular file/);
     });
   }
 });

@@ -224,6 +224,11 @@ describe('SSH capability ladder: helper and sftp tiers over a real sshd', { skip
       );
       assert.equal(await r.hash('new\nline'), createHash('sha256').update('n').digest('hex'));
       await assert.rejects(r.hash('missing.txt'), (err: SyncError) => err.code === 'NotFound' && err.path === 'missing.txt');
+      if (v.kind === 'node') {
+        // A FIFO where a file was: an error, not a helper waiting for a writer for good.
+        execFileSync('mkfifo', [nodePath.join(root, 'pipe')]);
+        await assert.rejects(r.hash('pipe'), (err: SyncError) => err.code === 'Io' && err.path === 'pipe');
+      }
     });
 
     test(`${v.name}: watch reports created, modified, deleted files and a renamed directory`, async () => {

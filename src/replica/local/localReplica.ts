@@ -522,11 +522,14 @@ function toEntry(st: Stats, readlink: () => string): Entry {
 
 /** The SHA-256 of a file: read at once when small, streamed when not. */
 async function hashFile(file: string): Promise<string> {
-  const fd = fsSync.openSync(file, 'r');
+  // Never blocking on a FIFO (or a device) that took a file's place since the scan.
+  const fd = fsSync.openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   let streamed = false;
   try {
     const hash = createHash('sha256');
-    const size = fsSync.fstatSync(fd).size;
+    const st = fsSync.fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+    const size = st.size;
     if (size > WHOLE_READ_MAX) {
       streamed = true; // the stream closes the descriptor
       await pipeline(createReadStream('', { fd, highWaterMark: WHOLE_READ_MAX }), hash);

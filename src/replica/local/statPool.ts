@@ -49,7 +49,9 @@ function hashAll(paths) {
   for (const path of paths) {
     let fd;
     try {
-      fd = fs.openSync(path, 'r');
+      // Never blocking on a FIFO (or a device) that took a file's place since the scan.
+      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      if (!fs.fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
       const hash = createHash('sha256');
       for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
       out.push(hash.digest('hex'));

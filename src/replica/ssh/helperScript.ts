@@ -241,7 +241,9 @@ function hash() {
       var p = abs(root, Buffer.from(paths[i++]));
       var fd = null;
       try {
-        fd = fs.openSync(p, 'r');
+        // Never blocking on a FIFO (or a device) that took a file's place since the listing.
+        fd = fs.openSync(p, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0));
+        if (!fs.fstatSync(fd).isFile()) { var notFile = new Error('not a regular file'); notFile.code = 'EINVAL'; throw notFile; }
         var h = crypto.createHash('sha256');
         for (var n = fs.readSync(fd, buf, 0, buf.length, null); n > 0; n = fs.readSync(fd, buf, 0, buf.length, null)) h.update(buf.subarray(0, n));
         field('ok');
