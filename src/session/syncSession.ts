@@ -432,7 +432,7 @@ export class SyncSession {
       store.batch(() => {
         for (const o of renamed) if (o.ok && o.moved) store.relocateBase(o.moved.from, o.moved.to);
       });
-      await store.save();
+      await store.save({ index: false }); // the run's last save writes the index
     }
     const outcomes = [...renamed, ...(await execute(plan.actions.filter((a) => a.kind !== 'rename'), this.sides, executeOptions))];
 

@@ -234,7 +234,8 @@ export class SnapshotStore {
   }
 
   /** Writes the database atomically (temp, fsync, rename). */
-  async save(): Promise<void> {
+  /** `index: false`: a save another one follows within the run (the index is written by the last). */
+  async save(options: { index?: boolean } = {}): Promise<void> {
     if (!this.dirty && this.existed) return;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const bytes = this.db.export();
@@ -248,7 +249,7 @@ export class SnapshotStore {
     this.dirty = this.baseChanged = false;
     this.openedDigest = digest;
     this.indexed = false;
-    if (!this.deferIndex) await this.writeIndexIfMissing();
+    if (!this.deferIndex && options.index !== false) await this.writeIndexIfMissing();
   }
 
   /**
