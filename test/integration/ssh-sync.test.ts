@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCli, type CliOptions } from '../helpers/cli';
 import { LiveSync } from '../helpers/live';
 import { folderPairs } from '../helpers/pair';
-import { startSshd, sshdAvailable, writeClientConfig, type SshdFixture } from '../helpers/sshd';
+import { ensureTestUser, startSshd, sshdAvailable, TEST_USER, writeClientConfig, type SshdFixture } from '../helpers/sshd';
 import { readTree, removeDir, tempDir, tempFilesUnder, waitFor, writeTree } from '../helpers/tmp';
 
 /**
@@ -22,6 +22,8 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
   before(async () => {
     [sshd, sftpOnly] = await Promise.all([startSshd(), startSshd({ sftpOnly: true })]);
     work = await tempDir('ssh-sync-e2e-');
+    // The tests that cut connections log in as the non-root test user, who must reach its folders.
+    await fs.chmod(work, 0o755);
     knownHosts = sshd.writeKnownHosts({ file: path.join(work, 'known_hosts'), extraLines: [sftpOnly.knownHostsLine()] });
     sshConfig = writeClientConfig(work, [
       { alias: 'devbox', lines: ['HostName 127.0.0.1', `Port ${sshd.port}`, 'User root', `IdentityFile ${sshd.clientKey.privateKey}`, 'IdentitiesOnly yes'] },
@@ -34,6 +36,13 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
 
   /** A fresh local folder and remote folder; `remote` is a path on this machine served by sshd. */
   const pair = folderPairs(() => work);
+  /**
+   * For the tests that cut connections: the remote folder belongs to the non-root test user, who logs
+   * in. Killing root's sessions could stop a root shell half-way through its start-up files (root's
+   * `.bashrc` runs `pyenv init` here, whose lock then stalled every later root login for 60 s).
+   */
+  const cutPair = folderPairs(() => path.join(work, 'cut'), { owner: TEST_USER });
+  const cutSkip = process.getuid?.() !== 0 && `needs root to set up the non-root test user ${TEST_USER}`;
   const sshArgs = (fixture = sshd) => ['--identity', fixture.clientKey.privateKey, '--known-hosts', knownHosts, '--ssh-config', sshConfig];
   const sync = (local: string, peer: string, state: string, extra: string[], options?: CliOptions) =>
     runCli(['sync', local, peer, '--state-dir', state, ...extra], options);
@@ -125,18 +134,19 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
     assert.deepEqual(await readTree(p.remote), {});
   });
 
-  test('a connection cut mid-transfer fails the run without partial files; the rerun converges', async () => {
-    const p = await pair();
+  test('a connection cut mid-transfer fails the run without partial files; the rerun converges', { skip: cutSkip }, async () => {
+    assert.ok(ensureTestUser(), `cannot create the test user ${TEST_USER}`);
+    const p = await cutPair();
     const chunk = randomBytes(8 << 20);
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 6; i++) files[`big/${i}.bin`] = Buffer.concat([Buffer.from(`${i}`), chunk]);
     await writeTree(p.local, files);
-    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    const peer = `${TEST_USER}@127.0.0.1:${sshd.port}:${p.remote}`;
     let cut = 0;
     const r = await sync(p.local, peer, p.state, ['--direction', 'push', ...sshArgs()], {
       onSpawn: () => {
         void waitFor(async () => (await tempFilesUnder(p.remote).catch(() => [])).length > 0, 30_000, 'a transfer to start').then(() => {
-          cut = sshd.killSessions();
+          cut = sshd.killSessionsOf(TEST_USER);
         });
       },
     });
@@ -241,14 +251,15 @@ describe('sync over ssh', { skip: !sshdAvailable() && 'OpenSSH server not instal
     }
   });
 
-  test('continuous mode reconnects after the connection is cut, and syncs what changed meanwhile', async () => {
-    const p = await pair();
+  test('continuous mode reconnects after the connection is cut, and syncs what changed meanwhile', { skip: cutSkip }, async () => {
+    assert.ok(ensureTestUser(), `cannot create the test user ${TEST_USER}`);
+    const p = await cutPair();
     await writeTree(p.local, { 'before.txt': 'b' });
-    const peer = `root@127.0.0.1:${sshd.port}:${p.remote}`;
+    const peer = `${TEST_USER}@127.0.0.1:${sshd.port}:${p.remote}`;
     const live = await LiveSync.start(['watch', p.local, peer, '--direction', 'push', '--state-dir', p.state, ...sshArgs()]);
     try {
       await waitFor(async () => (await readTree(p.remote))['before.txt'] === 'b', 15_000, 'the initial sync');
-      assert.ok(sshd.killSessions() > 0, 'no ssh session to cut');
+      assert.ok(sshd.killSessionsOf(TEST_USER) > 0, 'no ssh session to cut');
       await writeTree(p.local, { 'after.txt': 'written while the connection was down' });
       await waitFor(async () => (await readTree(p.remote))['after.txt'] === 'written while the connection was down', 30_000, 'the change after reconnecting');
       assert.match(live.stdout + live.stderr, /connection/i);
