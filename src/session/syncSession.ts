@@ -386,7 +386,8 @@ export class SyncSession {
     for (const c of plan.conflicts) this.emit({ type: 'conflict', conflict: c });
     for (const s of plan.skips) this.emit({ type: 'skip', skip: s });
 
-    const sideFiles = scope === undefined ? undefined : { local: countBaseFiles(store), remote: countBaseFiles(store) };
+    const files = scope === undefined ? undefined : store.countFiles();
+    const sideFiles = files === undefined ? undefined : { local: files, remote: files };
     const verdict = options.force ? { halt: false } : guard(plan, trees, { maxDelete: this.config.maxDelete, sideFiles });
     const summary = (outcomes: ActionOutcome[], halted?: string): SyncSummary =>
       summarise(policy.direction, plan, outcomes, !!options.dryRun, halted, Date.now() - started);
@@ -728,10 +729,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function countBaseFiles(store: SnapshotStore): number {
-  return store.countFiles();
 }
 
 /** The base records within a scope, looked up by key (a record outside is never built: see ColumnarBase). */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Base, BaseRecord } from '../engine/base';
 import type { RelPath } from '../engine/path';
+import { writeAtomicWith } from '../util/atomicWrite';
 import { toRow, SIDE_FIELDS } from './baseRow';
 import { ColumnarBase } from './columnarBase';
 
@@ -193,18 +193,7 @@ export function decodeIndex(bytes: Buffer, dbDigest: string): ColumnarBase | und
 
 /** Writes the index beside the snapshot (temp, rename; no fsync: a torn index fails its own check). */
 export async function writeIndex(snapshot: string, base: Base, dbDigest: string): Promise<void> {
-  const file = indexFile(snapshot);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  const handle = await fs.open(temp, 'w', 0o600);
-  try {
-    await writeIndexTo(handle, base, dbDigest);
-  } catch (err) {
-    await handle.close();
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  await fs.rename(temp, file);
+  await writeAtomicWith(indexFile(snapshot), (handle) => writeIndexTo(handle, base, dbDigest), { durable: false });
 }
 
 export async function readIndex(snapshot: string, dbDigest: string): Promise<ColumnarBase | undefined> {

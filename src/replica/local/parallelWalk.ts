@@ -5,7 +5,7 @@ import { ROOT, type RelPath } from '../../engine/path';
 import { fromErrno } from '../../errors';
 import { admitName } from '../listedName';
 import { isTempName } from '../tempName';
-import { STAT_FIELDS, StatKind, StatPool, statInto, statThreads } from './statPool';
+import { STAT_FIELDS, StatKind, StatPool, statHere, statThreads } from './statPool';
 
 /** Paths per stat job. */
 const CHUNK = 1024;
@@ -64,12 +64,6 @@ export async function walkInParallel(side: WalkSide): Promise<Tree | undefined> 
     chunks.push(current);
     current = [];
     submit(chunks.length - 1);
-  };
-  const statHere = (index: number) => {
-    const paths = chunks[index];
-    const out = new Float64Array(paths.length * STAT_FIELDS);
-    for (let i = 0; i < paths.length; i++) statInto((p) => fsSync.lstatSync(p, { throwIfNoEntry: false }), paths[i], out, i * STAT_FIELDS);
-    answers[index] = out;
   };
 
   // The tree is built in item order as answers come in (so onEntry hears of entries early).
@@ -154,9 +148,7 @@ export async function walkInParallel(side: WalkSide): Promise<Tree | undefined> 
     if (pool) {
       // This thread's share: the jobs no worker has started yet.
       for (let job = pool.takeWaiting(); job; job = pool.takeWaiting()) {
-        const out = new Float64Array(job.paths.length * STAT_FIELDS);
-        for (let i = 0; i < job.paths.length; i++) statInto((p) => fsSync.lstatSync(p, { throwIfNoEntry: false }), job.paths[i], out, i * STAT_FIELDS);
-        job.resolve(out);
+        job.resolve(statHere(job.paths));
         // A turn of the event loop: the workers' answers are taken in and they get their next jobs.
         await new Promise((resolve) => setImmediate(resolve));
         build();
@@ -164,7 +156,7 @@ export async function walkInParallel(side: WalkSide): Promise<Tree | undefined> 
       await Promise.all(asked);
       if (failure) return undefined;
     } else {
-      for (let i = 0; i < chunks.length; i++) statHere(i);
+      for (let i = 0; i < chunks.length; i++) answers[i] = statHere(chunks[i]);
     }
     build();
     return disagree ? undefined : tree;

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -21,6 +22,7 @@ export const enum StatKind {
 }
 
 // Plain CommonJS for `new Worker(..., { eval: true })`: no file of its own to ship beside the bundles.
+// (lstatAll is statHere() again: eval'ed source cannot import it.)
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -174,25 +176,27 @@ export class StatPool {
   }
 }
 
-/** The same numbers as a worker gives, for a path stat'ed on the caller's thread. */
-export function statInto(lstat: (path: string) => import('node:fs').Stats | undefined, path: string, out: Float64Array, at: number): void {
-  let st;
-  try {
-    st = lstat(path);
-  } catch {
-    out[at] = StatKind.Failed;
-    return;
+/** The same numbers as a worker gives (the worker's lstatAll, whose copy this is), on the caller's thread. */
+export function statHere(paths: readonly string[]): Float64Array {
+  const out = new Float64Array(paths.length * STAT_FIELDS);
+  for (let i = 0; i < paths.length; i++) {
+    const at = i * STAT_FIELDS;
+    let st;
+    try {
+      st = lstatSync(paths[i], { throwIfNoEntry: false });
+    } catch {
+      out[at] = StatKind.Failed;
+      continue;
+    }
+    if (!st) continue; // StatKind.Gone
+    out[at] = st.isFile() ? StatKind.File : st.isDirectory() ? StatKind.Dir : st.isSymbolicLink() ? StatKind.Symlink : StatKind.Other;
+    out[at + 1] = st.mode;
+    out[at + 2] = st.size;
+    out[at + 3] = st.mtimeMs;
+    out[at + 4] = st.ino;
+    out[at + 5] = st.dev;
+    out[at + 6] = st.uid;
+    out[at + 7] = st.gid;
   }
-  if (!st) {
-    out[at] = StatKind.Gone;
-    return;
-  }
-  out[at] = st.isFile() ? StatKind.File : st.isDirectory() ? StatKind.Dir : st.isSymbolicLink() ? StatKind.Symlink : StatKind.Other;
-  out[at + 1] = st.mode;
-  out[at + 2] = st.size;
-  out[at + 3] = st.mtimeMs;
-  out[at + 4] = st.ino;
-  out[at + 5] = st.dev;
-  out[at + 6] = st.uid;
-  out[at + 7] = st.gid;
+  return out;
 }
