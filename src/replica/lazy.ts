@@ -82,7 +82,7 @@ export class LazyReplica implements Replica {
   async rootExists(): Promise<boolean> {
     return (await this.get()).rootExists();
   }
-  async createRoot(): Promise<void> {
+  async createRoot(): Promise<boolean> {
     return (await this.get()).createRoot();
   }
   async scan(options: ScanOptions): Promise<Tree> {

@@ -64,8 +64,11 @@ export interface Replica {
 
   /** True when the root exists and is a directory. */
   rootExists(): Promise<boolean>;
-  /** Creates the root (and its parents) if missing. */
-  createRoot(): Promise<void>;
+  /**
+   * Creates the root (and its parents) if missing. True when this call made the root itself: it was
+   * empty a moment ago, so a first run need not list it.
+   */
+  createRoot(): Promise<boolean>;
 
   scan(options: ScanOptions): Promise<Tree>;
   /** The entry at one path now (lstat; stat when `follow`), or undefined. */

@@ -140,11 +140,21 @@ export class SyncSession {
         const direction = this.config.direction;
         const interrupted = await exists(this.inFlightFile);
         if (direction === 'bidi' || store.base.size === 0 || interrupted) {
-          await this.checkRoots(store);
-          // A new session says at once whether it would close a loop (it connects anyway).
-          if (store.base.size === 0 && !options.dryRun) await this.register();
+          // The local walk needs nothing from the peer: it goes on while the peer connects and its root
+          // is checked (a missing local root is reported by checkRoots, not by this scan).
+          const localScan = this.sides.local.scan(whole);
+          localScan.catch(() => undefined);
+          const createdRoot = await this.checkRoots(store);
+          // A new session says at once whether it would close a loop (it connects anyway): before
+          // anything is planned, while the peer is listed.
+          const registering = store.base.size === 0 && !options.dryRun ? this.register() : undefined;
+          registering?.catch(() => undefined);
           this.setState('scanning');
-          const scanned = await this.scanBoth(ROOT, whole);
+          // A peer root this run has just made holds nothing to list (whatever lands in it meanwhile is
+          // refused by the writes' own checks, which never replace what they did not expect).
+          const remoteScan = createdRoot ? Promise.resolve<Tree>(new Map()) : this.sides.remote.scan(whole);
+          const scanned = { local: await localScan, remote: await remoteScan };
+          await registering;
           // After an interrupted run the target may hold writes the snapshot does not know: all of it.
           const scope = store.base.size > 0 && !interrupted ? this.narrow(store, scanned) : undefined;
           if (scope === 'nothing') {
@@ -169,7 +179,9 @@ export class SyncSession {
         }
         const within = scopeTest(scope);
         const trees = { [source]: scope ? subtree(scanned, within) : scanned, [target]: recordedTree(store, target, within) } as Record<Side, Tree>;
-        const first = await this.syncTrees(store, trees, options, started, scope, () => this.checkRoots(store), undefined, true);
+        const first = await this.syncTrees(store, trees, options, started, scope, async () => {
+          await this.checkRoots(store);
+        }, undefined, true);
         if (first.changed.length === 0 || options.dryRun || options.signal?.aborted) return first.summary;
         // The target had changed where we wrote: look at those paths on both sides and decide again.
         const again = await this.syncPathsNow(store, first.changed, options, started);
@@ -573,13 +585,14 @@ export class SyncSession {
     }
   }
 
-  private async checkRoots(store: SnapshotStore): Promise<void> {
+  /** Checks both roots, creating a missing peer root on a first run: true when this call made it. */
+  private async checkRoots(store: SnapshotStore): Promise<boolean> {
     await this.checkLocalRoot();
-    if (await this.sides.remote.rootExists()) return;
+    if (await this.sides.remote.rootExists()) return false;
     if (store.base.size > 0) {
       throw new SyncError('Halted', `the peer folder ${this.config.peer} is missing although it was synced before (removed or unmounted?); nothing was changed. Restore it, or run with --rescan to start over`);
     }
-    await this.sides.remote.createRoot();
+    return this.sides.remote.createRoot();
   }
 
   /** `name.conflict-<peer>-<time>.ext`, or with `-2`, `-3`… when that is taken on either side. */

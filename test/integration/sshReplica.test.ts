@@ -63,8 +63,9 @@ describe('SshReplica over a real sshd', { skip }, () => {
     assert.equal(r.description, `root@127.0.0.1:${sshd.port}:${root}`);
     assert.equal(r.mtimeToleranceMs, 1000);
     assert.equal(await r.rootExists(), false);
-    await r.createRoot();
+    assert.equal(await r.createRoot(), true, 'made here');
     assert.equal(await r.rootExists(), true);
+    assert.equal(await r.createRoot(), false, 'already there');
 
     const content = Buffer.from('hello over sftp\n');
     const written = await r.writeFile('a/b/c.txt', Readable.from([content]), { mtimeMs: 1_700_000_000_000, mode: 0o640 }, undefined);

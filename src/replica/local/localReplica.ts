@@ -52,8 +52,9 @@ export class LocalReplica implements Replica {
     }
   }
 
-  async createRoot(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true });
+  async createRoot(): Promise<boolean> {
+    // mkdir -p answers the first directory it made: the root itself made here, or a parent of it.
+    return (await fs.mkdir(this.root, { recursive: true })) !== undefined;
   }
 
   // ---- reading --------------------------------------------------------------------------------------

@@ -146,10 +146,12 @@ export class SshReplica implements Replica {
     }
   }
 
-  async createRoot(): Promise<void> {
+  async createRoot(): Promise<boolean> {
     const parts = this.root.split('/').filter((s) => s !== '');
     let dir = '';
+    let made = false;
     for (const part of parts) {
+      made = false;
       dir += '/' + part;
       const st = await this.sftp.stat(dir).catch((err) => {
         if (isNotFound(err)) return undefined;
@@ -157,11 +159,17 @@ export class SshReplica implements Replica {
       });
       if (st && (st.mode & S_IFMT) === S_IFDIR) continue;
       if (st) throw new SyncError('Unsafe', `cannot create ${this.root}: ${dir} is not a directory`);
-      await this.sftp.mkdir(dir, 0o755).catch(async (err) => {
-        const again = await this.sftp.stat(dir).catch(() => undefined);
-        if (!again || (again.mode & S_IFMT) !== S_IFDIR) throw toSyncError(err, `cannot create directory ${dir}`);
-      });
+      made = await this.sftp.mkdir(dir, 0o755).then(
+        () => true,
+        async (err) => {
+          // Made by someone else meanwhile: fine, but not ours (it may hold something already).
+          const again = await this.sftp.stat(dir).catch(() => undefined);
+          if (!again || (again.mode & S_IFMT) !== S_IFDIR) throw toSyncError(err, `cannot create directory ${dir}`);
+          return false;
+        },
+      );
     }
+    return made;
   }
 
   // ---- reading --------------------------------------------------------------------------------------
