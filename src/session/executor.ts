@@ -201,9 +201,12 @@ const SMALL_FILE = 1 << 20;
 async function copyWhole(action: CopyAction, whole: Buffer, hashHere: boolean, source: Replica, target: Replica, preserve: Preserve, follow: boolean): Promise<ActionOutcome> {
   const src = action.source as FileEntry;
   let hash = hashHere ? createHash('sha256').update(whole).digest('hex') : undefined;
-  const sourceUnchanged = () => assertSourceUnchanged(action, source, follow, whole.length, hash);
+  // Read whole, the bytes in hand are all there is to check: the source is checked now, before they
+  // are sent (a target may then send them, and commit, in one go). A source changed after this check
+  // has a new fingerprint, which the next run finds.
+  await assertSourceUnchanged(action, source, follow, whole.length, hash);
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
-  const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect, sourceUnchanged);
+  const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect);
   if (!hashHere) hash = written.hash;
   return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes: whole.length };
 }
