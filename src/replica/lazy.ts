@@ -57,6 +57,15 @@ export class LazyReplica implements Replica {
     this.prefetched = { options: prefetch, tree };
   }
 
+  /** Passed on once connected (an attempt in progress is not waited for). */
+  prepareWrites(): void {
+    const attempt = this.inner ? Promise.resolve(this.inner) : this.opening;
+    attempt?.then(
+      (inner) => inner.prepareWrites?.(),
+      () => undefined,
+    );
+  }
+
   get copyWithin(): Replica['copyWithin'] {
     const copy = this.inner?.copyWithin;
     return copy ? copy.bind(this.inner) : undefined;

@@ -90,6 +90,12 @@ export interface Replica {
    */
   connectEarly?(prefetch?: ScanOptions): void;
   /**
+   * Writes are coming: start, without waiting, what writing needs and takes a while to get going (the
+   * SSH peer's write stream: a command on the server). Nothing happens if nothing is written after all,
+   * but the cost of that start.
+   */
+  prepareWrites?(): void;
+  /**
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).
    */

@@ -14,6 +14,7 @@ import { otherSide, type Direction, type ReconcilePolicy, type Side } from '../e
 import { reconcile } from '../engine/reconcile';
 import { SyncError } from '../errors';
 import type { Replica, ScanOptions } from '../replica/replica';
+import { journalFile } from '../store/journal';
 import { digestFile, SnapshotStore, type StoredConflict } from '../store/snapshotStore';
 import type { RunOptions, SessionConfig } from './config';
 import type { SessionState, SyncEvent, SyncSummary } from './events';
@@ -142,7 +143,8 @@ export class SyncSession {
         if (direction === 'bidi' || store.base.size === 0 || interrupted) {
           // The local walk needs nothing from the peer: it goes on while the peer connects and its root
           // is checked (a missing local root is reported by checkRoots, not by this scan).
-          const localScan = this.sides.local.scan(whole);
+          const onEntry = direction === 'bidi' && store.base.size > 0 && !options.dryRun ? this.onFirstLocalChange(store) : undefined;
+          const localScan = this.sides.local.scan(onEntry ? { ...whole, onEntry } : whole);
           localScan.catch(() => undefined);
           const createdRoot = await this.checkRoots(store);
           // A new session says at once whether it would close a loop (it connects anyway): before
@@ -170,7 +172,7 @@ export class SyncSession {
         if (source === 'remote') await this.checkRoots(store);
         else await this.checkLocalRoot();
         this.setState('scanning');
-        const onEntry = source === 'local' && !options.dryRun ? this.connectOnFirstChange(store, target) : undefined;
+        const onEntry = source === 'local' && !options.dryRun ? this.onFirstLocalChange(store) : undefined;
         const scanned = await this.sides[source].scan({ filter: this.filter, symlinks: this.config.symlinks, onEntry });
         const scope = this.narrow(store, { [source]: scanned });
         if (scope === 'nothing') {
@@ -215,13 +217,14 @@ export class SyncSession {
   }
 
   /**
-   * For a one-way run's scan of the local side: the first entry that differs from the snapshot lets the
-   * target start connecting while the scan goes on (a run with nothing to do still opens no connection;
-   * one with a change does not wait for the whole scan before the connection's round trips start).
+   * For a scan of the local side (a push, or a bidi run): the first entry that differs from the snapshot
+   * lets the peer start connecting, and start what its writes need, while the scan goes on (a run with
+   * nothing to do still opens no connection; one with a change does not wait for the whole scan before
+   * the connection's round trips, and the server's start-up of its write stream, begin).
    */
-  private connectOnFirstChange(store: SnapshotStore, target: Side): ScanOptions['onEntry'] {
-    const peer = this.sides[target];
-    if (!peer.connectEarly) return undefined;
+  private onFirstLocalChange(store: SnapshotStore): ScanOptions['onEntry'] {
+    const peer = this.sides.remote;
+    if (!peer.connectEarly && !peer.prepareWrites) return undefined;
     let seen = false;
     const conflicted = new Set(store.conflicts().map((c) => c.path));
     const matcher = recordMatcher(store.base);
@@ -235,6 +238,7 @@ export class SyncSession {
       if (record && classify(record, record.local, entry, this.config.preserve, 'local').change === 'unchanged') return;
       seen = true;
       peer.connectEarly?.();
+      peer.prepareWrites?.();
     };
   }
 
@@ -555,7 +559,7 @@ export class SyncSession {
       this.heldStore = undefined;
     }
     // The snapshot and what is kept beside it (its digest, the time of the last run with nothing to do).
-    for (const file of [this.snapshotFile, digestFile(this.snapshotFile), quietRunFile(this.snapshotFile)]) await fs.rm(file, { force: true });
+    for (const file of [this.snapshotFile, digestFile(this.snapshotFile), journalFile(this.snapshotFile), quietRunFile(this.snapshotFile)]) await fs.rm(file, { force: true });
     if (held) this.heldStore = await this.openStore();
   }
 

@@ -8,6 +8,7 @@ import type { RelPath } from '../engine/path';
 import type { Conflict, ConflictKind } from '../engine/plan';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { readIndex, writeIndex } from './baseIndex';
+import { readJournal, removeJournal, writeJournal, type ConflictRow, type JournalOp } from './journal';
 import { ColumnarBase } from './columnarBase';
 import { fromRow, SIDE_FIELDS, toRow } from './baseRow';
 import { loadSqlJs } from './sqlite';
@@ -62,6 +63,12 @@ export class SnapshotStore {
   private indexed = false;
   /** Within batch(): each base change's previous record, to put back if the batch is rolled back. */
   private undo: [RelPath, BaseRecord | undefined][] | undefined;
+  /**
+   * Every change since the database file was last written (see journal.ts): a save with few of them
+   * writes them as the journal instead of the whole database. Undefined: too many to journal, or the
+   * database on disk is not one this store knows the bytes of: the next save writes it in full.
+   */
+  private pending: JournalOp[] | undefined;
 
   private constructor(
     readonly file: string,
@@ -90,6 +97,10 @@ export class SnapshotStore {
         const store = new SnapshotStore(file, db, indexed ?? (await readBase(db)), true);
         store.openedDigest = saved ? digest : undefined;
         store.indexed = indexed !== undefined;
+        if (saved) store.pending = [];
+        // The runs since the database was last written in full, onto exactly the bytes they followed.
+        const journal = saved ? await readJournal(file, digest) : undefined;
+        if (journal) store.replay(journal);
         return { store };
       } catch (err) {
         const aside = `${file}.corrupt-${Date.now()}`;
@@ -110,6 +121,7 @@ export class SnapshotStore {
     const row = toRow(record);
     this.insertBase ??= this.db.prepare(`INSERT OR REPLACE INTO base VALUES (?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?,?,?)`);
     this.insertBase.run([path, row.kind, row.hash, row.racy, row.target, ...row.local, ...row.remote]);
+    this.journal(['b', path, row]);
     this.undo?.push([path, this.base.get(path)]);
     this.base.set(path, record);
     this.dirty = this.baseChanged = true;
@@ -119,6 +131,7 @@ export class SnapshotStore {
     if (!this.base.has(path)) return;
     this.removeBase ??= this.db.prepare('DELETE FROM base WHERE path = ?');
     this.removeBase.run([path]);
+    this.journal(['d', path]);
     this.undo?.push([path, this.base.get(path)]);
     this.base.delete(path);
     this.dirty = this.baseChanged = true;
@@ -139,11 +152,13 @@ export class SnapshotStore {
   batch(fn: () => void): void {
     this.db.run('BEGIN');
     this.undo = [];
+    const journaled = this.pending?.length ?? 0;
     try {
       fn();
       this.db.run('COMMIT');
     } catch (err) {
       this.db.run('ROLLBACK');
+      if (this.pending) this.pending.length = journaled;
       // `base` goes back with the database: newest change first.
       for (const [path, was] of this.undo.reverse()) {
         if (was) this.base.set(path, was);
@@ -165,20 +180,32 @@ export class SnapshotStore {
   }
 
   conflicts(): StoredConflict[] {
-    const out: StoredConflict[] = [];
+    return this.conflictRows().map(([p, kind, local, remote, foundAt]) => ({
+      path: p,
+      kind: kind as ConflictKind,
+      local: local === null ? undefined : (JSON.parse(local) as Entry),
+      remote: remote === null ? undefined : (JSON.parse(remote) as Entry),
+      foundAt,
+    }));
+  }
+
+  private conflictRows(): ConflictRow[] {
+    const out: ConflictRow[] = [];
     const stmt = this.db.prepare('SELECT path, kind, local, remote, found_at FROM conflicts ORDER BY path');
     while (stmt.step()) {
       const [p, kind, local, remote, foundAt] = stmt.get();
-      out.push({
-        path: String(p),
-        kind: String(kind) as ConflictKind,
-        local: local === null ? undefined : (JSON.parse(String(local)) as Entry),
-        remote: remote === null ? undefined : (JSON.parse(String(remote)) as Entry),
-        foundAt: Number(foundAt),
-      });
+      out.push([String(p), String(kind), local === null ? null : String(local), remote === null ? null : String(remote), Number(foundAt)]);
     }
     stmt.free();
     return out;
+  }
+
+  /** Sets the conflicts table to `rows`. */
+  private writeConflictRows(rows: readonly ConflictRow[]): void {
+    this.db.run('DELETE FROM conflicts');
+    for (const row of rows) this.db.run('INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?,?)', [...row]);
+    this.journal(['c', rows]);
+    this.dirty = true;
   }
 
   /** Replaces the open conflicts with this run's; a conflict seen before keeps its first time. */
@@ -191,22 +218,15 @@ export class SnapshotStore {
     const open = this.conflicts();
     const kept = open.filter((c) => !within(c.path));
     const before = new Map(open.map((c) => [c.path, c.foundAt]));
-    this.db.run('DELETE FROM conflicts');
+    const rows = new Map<string, ConflictRow>();
     for (const c of [...kept, ...conflicts]) {
-      this.db.run('INSERT OR REPLACE INTO conflicts VALUES (?,?,?,?,?)', [
-        c.path,
-        c.kind,
-        c.local ? JSON.stringify(c.local) : null,
-        c.remote ? JSON.stringify(c.remote) : null,
-        before.get(c.path) ?? now,
-      ]);
+      rows.set(c.path, [c.path, c.kind, c.local ? JSON.stringify(c.local) : null, c.remote ? JSON.stringify(c.remote) : null, before.get(c.path) ?? now]);
     }
-    this.dirty = true;
+    this.writeConflictRows([...rows.values()]);
   }
 
   removeConflict(path: RelPath): void {
-    this.db.run('DELETE FROM conflicts WHERE path = ?', [path]);
-    this.dirty = true;
+    this.writeConflictRows(this.conflictRows().filter((row) => row[0] !== path));
   }
 
   getMeta<T>(key: string): T | undefined {
@@ -217,8 +237,33 @@ export class SnapshotStore {
   }
 
   setMeta(key: string, value: unknown): void {
-    this.db.run('INSERT OR REPLACE INTO meta VALUES (?, ?)', [key, JSON.stringify(value)]);
+    this.setMetaText(key, JSON.stringify(value));
+  }
+
+  private setMetaText(key: string, text: string): void {
+    this.db.run('INSERT OR REPLACE INTO meta VALUES (?, ?)', [key, text]);
+    this.journal(['m', key, text]);
     this.dirty = true;
+  }
+
+  private journal(op: JournalOp): void {
+    if (!this.pending) return;
+    this.pending.push(op);
+    // A first sync's 100,000 records are written in full anyway: not held here meanwhile.
+    if (this.pending.length > 4 * JOURNAL_MAX_OPS) this.pending = undefined;
+  }
+
+  /** Applies a journal read at open: these changes are on disk already (in the journal). */
+  private replay(ops: readonly JournalOp[]): void {
+    this.batch(() => {
+      for (const op of ops) {
+        if (op[0] === 'b') this.setBase(op[1], fromRow(op[2]));
+        else if (op[0] === 'd') this.deleteBase(op[1]);
+        else if (op[0] === 'm') this.setMetaText(op[1], op[2]);
+        else this.writeConflictRows(op[1]);
+      }
+    });
+    this.dirty = false;
   }
 
   private freeStatements(): void {
@@ -233,10 +278,23 @@ export class SnapshotStore {
     this.removeBase = undefined;
   }
 
-  /** Writes the database atomically (temp, fsync, rename). */
-  /** `index: false`: a save another one follows within the run (the index is written by the last). */
-  async save(options: { index?: boolean } = {}): Promise<void> {
+  /**
+   * Makes the changes durable: as the journal when there are few since the database was last written
+   * in full and that database is on disk as saved, else by writing the database atomically (temp,
+   * fsync, rename). `index: false`: a save another one follows within the run (the index is written by
+   * the last). `full`: the database in full, whatever the number of changes.
+   */
+  async save(options: { index?: boolean; full?: boolean } = {}): Promise<void> {
     if (!this.dirty && this.existed) return;
+    if (this.pending && this.openedDigest !== undefined && !options.full) {
+      const ops = compact(this.pending);
+      if (ops.length <= JOURNAL_MAX_OPS) {
+        await writeJournal(this.file, this.openedDigest, ops);
+        this.pending = ops;
+        this.dirty = false;
+        return;
+      }
+    }
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const bytes = this.db.export();
     // Some sql.js versions reopen the database to export it, which frees every statement: prepare anew.
@@ -246,6 +304,9 @@ export class SnapshotStore {
     // not match, which only costs the integrity check (and the base index) on the next open.
     const digest = digestOf(bytes);
     await fs.writeFile(digestFile(this.file), digest).catch(() => undefined);
+    // A journal left now names the bytes before these: it would be ignored; it goes.
+    await removeJournal(this.file).catch(() => undefined);
+    this.pending = [];
     this.dirty = this.baseChanged = false;
     this.openedDigest = digest;
     this.indexed = false;
@@ -266,6 +327,23 @@ export class SnapshotStore {
     this.freeStatements();
     this.db.close();
   }
+}
+
+/**
+ * Past this many changes (after compact()), a save writes the database in full: the journal is read
+ * and replayed by every open, and written whole by every save.
+ */
+const JOURNAL_MAX_OPS = 2048;
+
+/** The same changes, keeping only the last one per base path, meta key, and of the conflicts table. */
+function compact(ops: readonly JournalOp[]): JournalOp[] {
+  const last = new Map<string, JournalOp>();
+  for (const op of ops) {
+    const key = op[0] === 'b' || op[0] === 'd' ? `p${op[1]}` : op[0] === 'm' ? `m${op[1]}` : 'c';
+    last.delete(key);
+    last.set(key, op);
+  }
+  return [...last.values()];
 }
 
 function fresh(db: Database): Database {

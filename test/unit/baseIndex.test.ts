@@ -92,7 +92,7 @@ describe('base index', () => {
         const { store } = await SnapshotStore.open(file1);
         store.setBase('added.txt', rec(file(1, 2, 'aa'.repeat(32))));
         store.deleteBase('src/main.ts');
-        await store.save();
+        await store.save({ full: true });
         store.close();
         await fs.writeFile(indexFile(file1), index);
       },
@@ -124,7 +124,7 @@ describe('base index', () => {
     store.setBase('src/main.ts', rec(file(1, 1, 'bb'.repeat(32))));
     store.deleteBase('racy.txt');
     store.setBase('new.txt', rec(file(2, 2, 'cc'.repeat(32))));
-    await store.save();
+    await store.save({ full: true });
     store.close();
     const expected = { ...RECORDS, 'src/main.ts': rec(file(1, 1, 'bb'.repeat(32))), 'new.txt': rec(file(2, 2, 'cc'.repeat(32))) };
     delete (expected as Record<string, BaseRecord>)['racy.txt'];
@@ -159,7 +159,7 @@ describe('base index', () => {
     const { store } = await SnapshotStore.open(file1);
     store.deferIndex = true;
     store.setBase('later.txt', rec(file(3, 3, 'dd'.repeat(32))));
-    await store.save();
+    await store.save({ full: true });
     let opened = await openBase(file1);
     assert.equal(opened.columnar, false, 'the index on disk describes the database before this save');
     assert.ok(opened.base.has('later.txt'));

@@ -277,6 +277,12 @@ export class SshReplica implements Replica {
 
   // ---- writing --------------------------------------------------------------------------------------
 
+  /** Starts the helper's write stream now: its command takes the server's shell start-up to run. */
+  prepareWrites(): void {
+    // A start that fails is met again, and reported, by the first write.
+    this.uploader().catch(() => undefined);
+  }
+
   async writeFile(path: RelPath, content: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
     let uploader: HelperUploader | undefined;
     try {
