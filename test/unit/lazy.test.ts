@@ -82,3 +82,38 @@ describe('LazyReplica.connectEarly', () => {
     await assert.rejects(lazy.scan(whole), /cannot list/);
   });
 });
+
+describe('LazyReplica.prepareWrites', () => {
+  test('passed on to the peer once it is connected; it never connects by itself', async () => {
+    let opened = 0;
+    let prepared = 0;
+    let finish!: (r: Replica) => void;
+    const inner = { ...peer(true), prepareWrites: () => void prepared++ } as unknown as Replica;
+    const lazy = new LazyReplica('host:/x', 1000, () => {
+      opened++;
+      return new Promise<Replica>((resolve) => (finish = resolve));
+    });
+    lazy.prepareWrites();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(opened, 0, 'prepareWrites connected');
+    lazy.connectEarly();
+    lazy.prepareWrites();
+    assert.equal(prepared, 0);
+    finish(inner);
+    await lazy.rootExists();
+    assert.equal(prepared, 1);
+    lazy.prepareWrites();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(prepared, 2);
+    assert.equal(opened, 1);
+  });
+
+  test('a failed connection is left to the first use to report', async () => {
+    const lazy = new LazyReplica('host:/x', 1000, async () => {
+      throw new Error('host key refused');
+    });
+    lazy.connectEarly();
+    lazy.prepareWrites();
+    await assert.rejects(lazy.rootExists(), /host key refused/);
+  });
+});
