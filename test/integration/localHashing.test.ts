@@ -49,4 +49,43 @@ describe('local hashing', () => {
       assert.match(fifo?.message ?? '', /cannot read pipe: not a regular file/);
     });
   }
+
+  test('many tiny files asked at once (worker threads, batches of a few bytes): every file its own bytes', async () => {
+    const tiny = path.join(root, 'tiny');
+    await fs.mkdir(tiny);
+    const names = Array.from({ length: 300 }, (_, i) => `tiny/t${i}`);
+    for (const [i, name] of names.entries()) await fs.writeFile(path.join(root, name), `file ${i}`);
+    const replica = new LocalReplica(root);
+    const read = await Promise.all(names.map((name) => replica.readSmall(name, 1 << 20)));
+    assert.deepEqual(
+      read.map((b) => b?.toString()),
+      names.map((_, i) => `file ${i}`),
+    );
+  });
+});
+
+describe('local whole reads', () => {
+  for (const many of [true, false]) {
+    test(`${many ? '700+ asked at once (worker threads)' : 'a few (this thread)'}: every file's bytes, undefined over the limit, a missing file NotFound, a directory or a FIFO an error`, async () => {
+      const replica = new LocalReplica(root);
+      const limit = 1 << 20;
+      const paths = many ? [...contents.keys()] : ['d/f0', 'd/f1', 'd/f699', 'big.bin'];
+      const [read, missing, directory, fifo] = await Promise.all([
+        Promise.all(paths.map((p) => replica.readSmall(p, limit))),
+        replica.readSmall('d/missing', limit).then(() => undefined, (err: SyncError) => err),
+        replica.readSmall('d', limit).then(() => undefined, (err: SyncError) => err),
+        replica.readSmall('pipe', limit).then(() => undefined, (err: SyncError) => err), // never waits for a writer
+      ]);
+      paths.forEach((p, i) => {
+        const expected = contents.get(p) as Buffer;
+        if (expected.length > limit) assert.equal(read[i], undefined, `${p} is over the limit`);
+        else assert.ok(read[i]?.equals(expected), `${p}: other bytes`);
+      });
+      assert.equal(missing?.code, 'NotFound');
+      assert.equal(missing?.path, 'd/missing');
+      assert.match(directory?.message ?? '', /cannot read d: not a regular file/);
+      assert.equal(fifo?.code, 'Io');
+      assert.match(fifo?.message ?? '', /cannot read pipe: not a regular file/);
+    });
+  }
 });

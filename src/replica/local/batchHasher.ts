@@ -1,35 +1,42 @@
 import { availableParallelism } from 'node:os';
-import { StatPool } from './statPool';
+import { StatPool, type HashAnswer, type ReadAnswer } from './statPool';
 
-/** Fewer requests than this in one turn, with no workers running, are hashed on this thread. */
-const POOL_FROM = 256;
-/** Files per worker job. */
-const CHUNK = 128;
 /** Workers with nothing to do for this long are stopped. */
 const IDLE_MS = 500;
 
-interface Request {
+interface Request<T> {
   readonly file: string;
-  resolve(hash: string): void;
+  resolve(answer: T): void;
   reject(err: Error): void;
 }
 
+interface BatchOptions<T> {
+  /** Fewer requests than this in one turn, with no workers running, are served on this thread. */
+  readonly poolFrom: number;
+  /** Files per worker job. */
+  readonly chunk: number;
+  /** Serves one file on this thread (a few requests, or a pool that failed). */
+  readonly here: (file: string) => Promise<T>;
+  /** Serves many on a worker: an answer, or an error, per file. */
+  readonly onPool: (pool: StatPool, files: string[]) => Promise<(T | Error)[]>;
+}
+
 /**
- * Gathers the hash requests made in one turn of the event loop. Many at once (a first run adopting a
- * tree both sides already hold asks for every file) are read and hashed on worker threads, one per core,
- * while this thread only waits; the workers stay while requests keep coming, and stop when idle. A few
- * requests, with no workers running, are hashed here by `hashHere`.
+ * Gathers the requests made in one turn of the event loop. Many at once (a first run adopting a tree
+ * both sides already hold asks for every file's hash; a first push reads every file) are served on
+ * worker threads, one per core, while this thread goes on; the workers stay while requests keep
+ * coming, and stop when idle. A few requests, with no workers running, are served here.
  */
-export class BatchHasher {
-  private queue: Request[] = [];
+export class PoolBatcher<T> {
+  private queue: Request<T>[] = [];
   private scheduled = false;
   private pool: StatPool | undefined;
   private busy = 0;
   private idle: NodeJS.Timeout | undefined;
 
-  constructor(private readonly hashHere: (file: string) => Promise<string>) {}
+  constructor(private readonly options: BatchOptions<T>) {}
 
-  hash(file: string): Promise<string> {
+  run(file: string): Promise<T> {
     return new Promise((resolve, reject) => {
       this.queue.push({ file, resolve, reject });
       if (this.scheduled) return;
@@ -42,28 +49,26 @@ export class BatchHasher {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    if (!this.pool && batch.length < POOL_FROM) {
-      for (const r of batch) this.hashHere(r.file).then(r.resolve, r.reject);
+    const { poolFrom, chunk, here, onPool } = this.options;
+    if (!this.pool && batch.length < poolFrom) {
+      for (const r of batch) here(r.file).then(r.resolve, r.reject);
       return;
     }
     clearTimeout(this.idle);
     const pool = (this.pool ??= new StatPool(Math.min(4, availableParallelism())));
-    for (let at = 0; at < batch.length; at += CHUNK) {
-      const part = batch.slice(at, at + CHUNK);
+    for (let at = 0; at < batch.length; at += chunk) {
+      const part = batch.slice(at, at + chunk);
       this.busy++;
-      pool
-        .hash(part.map((r) => r.file))
+      onPool(
+        pool,
+        part.map((r) => r.file),
+      )
         .then(
-          (answers) =>
-            part.forEach((r, i) => {
-              const a = answers[i];
-              if (typeof a === 'string') r.resolve(a);
-              else r.reject(Object.assign(new Error(a.message), { code: a.code }));
-            }),
-          // A worker that failed: its files are hashed here instead, and the pool is not used again.
+          (answers) => part.forEach((r, i) => (answers[i] instanceof Error ? r.reject(answers[i] as Error) : r.resolve(answers[i] as T))),
+          // A worker that failed: its files are served here instead, and the pool is not used again.
           () => {
             if (this.pool === pool) this.pool = undefined;
-            part.forEach((r) => this.hashHere(r.file).then(r.resolve, r.reject));
+            part.forEach((r) => here(r.file).then(r.resolve, r.reject));
           },
         )
         .finally(() => {
@@ -80,4 +85,31 @@ export class BatchHasher {
     void this.pool.close();
     this.pool = undefined;
   }
+}
+
+function asError(a: { readonly code?: string; readonly message: string }): Error {
+  return Object.assign(new Error(a.message), { code: a.code });
+}
+
+/** Hashes (hex SHA-256) of whole files; 256 asked in one turn start the workers. */
+export function batchHasher(hashHere: (file: string) => Promise<string>): PoolBatcher<string> {
+  return new PoolBatcher<string>({
+    poolFrom: 256,
+    chunk: 128,
+    here: hashHere,
+    onPool: async (pool, files) => (await pool.hash(files)).map((a: HashAnswer) => (typeof a === 'string' ? a : asError(a))),
+  });
+}
+
+/**
+ * Whole reads of small files (undefined: bigger than `limit`); a first push asks for one per file, a
+ * dozen or more per turn, and its thread is then free for the transfer while the workers read.
+ */
+export function batchReader(limit: number, readHere: (key: string) => Promise<Buffer | undefined>, fileOf: (key: string) => string): PoolBatcher<Buffer | undefined> {
+  return new PoolBatcher<Buffer | undefined>({
+    poolFrom: 16,
+    chunk: 32,
+    here: readHere,
+    onPool: async (pool, keys) => (await pool.read(keys.map(fileOf), limit)).map((a: ReadAnswer) => (a === 'big' ? undefined : Buffer.isBuffer(a) ? a : asError(a))),
+  });
 }

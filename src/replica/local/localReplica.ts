@@ -15,7 +15,7 @@ import { admitName } from '../listedName';
 import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { watchLocal } from './localWatcher';
 import { walkInParallel } from './parallelWalk';
-import { BatchHasher } from './batchHasher';
+import { batchHasher, batchReader, type PoolBatcher } from './batchHasher';
 import { isStaleTemp, isTempName, tempNameFor } from '../tempName';
 
 /** A scan lets other work run (timers, a VS Code window) after this many entries. */
@@ -37,8 +37,10 @@ export class LocalReplica implements Replica {
   /** RelPath (NFC) -> on-disk relative path, only where they differ (NFD names on disk). */
   private readonly diskNames = new Map<RelPath, string>();
 
-  /** Hashes asked for together go to worker threads together (see BatchHasher). */
-  private readonly hasher = new BatchHasher(hashFile);
+  /** Hashes asked for together go to worker threads together (see PoolBatcher). */
+  private readonly hasher = batchHasher(hashFile);
+  /** Whole reads asked together go to worker threads together, one batcher per size limit asked for. */
+  private readonly readers = new Map<number, PoolBatcher<Buffer | undefined>>();
 
   constructor(readonly root: string, readonly description: string = root) {}
 
@@ -147,7 +149,7 @@ export class LocalReplica implements Replica {
 
   async hash(path: RelPath): Promise<string> {
     try {
-      return await this.hasher.hash(this.abs(path));
+      return await this.hasher.run(this.abs(path));
     } catch (err) {
       throw fromErrno(err, `cannot read ${path}`, path);
     }
@@ -160,24 +162,41 @@ export class LocalReplica implements Replica {
   }
 
   async readSmall(path: RelPath, limit: number): Promise<Buffer | undefined> {
-    const { fd, whole } = this.openForRead(path, limit);
-    if (!whole) fsSync.closeSync(fd);
-    return whole;
+    let reader = this.readers.get(limit);
+    if (!reader) {
+      reader = batchReader(
+        limit,
+        async (rel) => {
+          const { fd, whole } = this.openForRead(rel, limit);
+          if (!whole) fsSync.closeSync(fd);
+          return whole;
+        },
+        (rel) => this.abs(rel),
+      );
+      this.readers.set(limit, reader);
+    }
+    return reader.run(path).catch((err) => {
+      throw err instanceof SyncError ? err : fromErrno(err, `cannot read ${path}`, path);
+    });
   }
 
   /**
    * Opens a file; one of at most `limit` bytes is read whole at once and closed (`whole`), a bigger one
    * is left open. A file that grows meanwhile is caught by the caller's check of the source after reading.
+   * Opened non-blocking, and refused unless a regular file: a FIFO that took a file's place since the
+   * scan would otherwise wait for a writer for good.
    */
   private openForRead(path: RelPath, limit: number): { fd: number; whole?: Buffer } {
     let fd: number;
     try {
-      fd = fsSync.openSync(this.abs(path), 'r');
+      fd = fsSync.openSync(this.abs(path), fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK);
     } catch (err) {
       throw fromErrno(err, `cannot read ${path}`, path);
     }
     try {
-      const size = fsSync.fstatSync(fd).size;
+      const st = fsSync.fstatSync(fd);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      const size = st.size;
       if (size > limit) return { fd };
       const buf = Buffer.allocUnsafe(size);
       let got = 0;

@@ -65,9 +65,46 @@ function hashAll(paths) {
   }
   return out;
 }
-parentPort.on('message', ({ op, joined }) => {
+function readAll(paths, limit) {
+  // sizes[i]: the length of file i's bytes in data (in order), -1 an error (in errors), -2 bigger than limit.
+  const sizes = new Float64Array(paths.length);
+  const errors = [];
+  const parts = [];
+  let total = 0;
+  for (let i = 0; i < paths.length; i++) {
+    let fd;
+    try {
+      fd = fs.openSync(paths[i], fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      if (st.size > limit) { sizes[i] = -2; continue; }
+      const buf = Buffer.allocUnsafeSlow(st.size);
+      let got = 0;
+      for (let n; got < st.size && (n = fs.readSync(fd, buf, got, st.size - got, got)) > 0; ) got += n;
+      parts.push(buf.subarray(0, got));
+      sizes[i] = got;
+      total += got;
+    } catch (err) {
+      sizes[i] = -1;
+      errors.push({ at: i, code: err.code, message: err.message });
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+  // A buffer of its own, never a slice of Buffer's shared pool (small sizes come from there): it is
+  // handed over whole, and the offsets are counted from its start.
+  const data = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const part of parts) at += part.copy(data, at);
+  return { sizes, errors, data: data.buffer };
+}
+parentPort.on('message', ({ op, joined, limit }) => {
   const paths = joined.split('\\0');
   if (op === 'hash') return parentPort.postMessage(hashAll(paths));
+  if (op === 'read') {
+    const out = readAll(paths, limit);
+    return parentPort.postMessage(out, [out.sizes.buffer, out.data]);
+  }
   const out = lstatAll(paths);
   parentPort.postMessage(out, [out.buffer]);
 });
@@ -76,14 +113,18 @@ parentPort.on('message', ({ op, joined }) => {
 /** What a worker answers for one path it hashed: the hex SHA-256, or the error (code and message). */
 export type HashAnswer = string | { readonly code?: string; readonly message: string };
 
+/** What a worker answers for one file it read: its bytes, 'big' (over the limit: not read), or the error. */
+export type ReadAnswer = Buffer | 'big' | { readonly code?: string; readonly message: string };
+
 /** Threads to stat on besides the caller's: one less than the cores, at least one, at most three. */
 export function statThreads(): number {
   return Math.max(1, Math.min(3, availableParallelism() - 1));
 }
 
 interface Job {
-  readonly op: 'lstat' | 'hash';
+  readonly op: 'lstat' | 'hash' | 'read';
   readonly paths: readonly string[];
+  readonly limit?: number;
   resolve(out: unknown): void;
   reject(err: Error): void;
 }
@@ -135,6 +176,25 @@ export class StatPool {
   }
 
   /**
+   * Reads each file at `paths` (absolute) whole on a worker, unless it is bigger than `limit` bytes.
+   * Never blocks on a FIFO or device that took a file's place: anything but a regular file is an error.
+   */
+  async read(paths: readonly string[], limit: number): Promise<ReadAnswer[]> {
+    const out = (await this.run('read', paths, limit)) as { sizes: Float64Array; errors: { at: number; code?: string; message: string }[]; data: ArrayBuffer };
+    const answers: ReadAnswer[] = [];
+    let at = 0;
+    for (let i = 0; i < paths.length; i++) {
+      const size = out.sizes[i];
+      if (size >= 0) {
+        answers.push(Buffer.from(out.data, at, size));
+        at += size;
+      } else answers.push(size === -2 ? 'big' : { message: 'unreadable' });
+    }
+    for (const e of out.errors) answers[e.at] = { code: e.code, message: e.message };
+    return answers;
+  }
+
+  /**
    * Takes back the oldest stat job no worker has started, for the caller to do itself (and resolve);
    * the caller shares the work once it has nothing else to do.
    */
@@ -143,10 +203,10 @@ export class StatPool {
     return at < 0 ? undefined : this.waiting.splice(at, 1)[0];
   }
 
-  private run(op: Job['op'], paths: readonly string[]): Promise<unknown> {
+  private run(op: Job['op'], paths: readonly string[], limit?: number): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ op, paths, resolve, reject });
+      this.waiting.push({ op, paths, limit, resolve, reject });
       this.dispatch();
     });
   }
@@ -162,7 +222,7 @@ export class StatPool {
         slot.jobs.push(job);
         slot.worker.ref();
         // One string, not an array of them: much cheaper to copy to the worker (paths hold no NUL).
-        slot.worker.postMessage({ op: job.op, joined: job.paths.join('\0') });
+        slot.worker.postMessage({ op: job.op, joined: job.paths.join('\0'), limit: job.limit });
       }
     }
   }
