@@ -218,27 +218,34 @@ export class SyncSession {
 
   /**
    * For a scan of the local side (a push, or a bidi run): the first entry that differs from the snapshot
-   * lets the peer start connecting, and start what its writes need, while the scan goes on (a run with
-   * nothing to do still opens no connection; one with a change does not wait for the whole scan before
-   * the connection's round trips, and the server's start-up of its write stream, begin).
+   * lets the peer start connecting while the scan goes on (a run with nothing to do still opens no
+   * connection; one with a change does not wait for the whole scan before the connection's round trips
+   * begin). The first recorded file whose content changed also starts what the peer's writes need (the
+   * server's start-up of its write stream): a new path may be a rename's, which writes no file, and a
+   * stream started for nothing delays the end of the run.
    */
   private onFirstLocalChange(store: SnapshotStore): ScanOptions['onEntry'] {
     const peer = this.sides.remote;
     if (!peer.connectEarly && !peer.prepareWrites) return undefined;
     let seen = false;
+    let prepared = false;
     const conflicted = new Set(store.conflicts().map((c) => c.path));
     const matcher = recordMatcher(store.base);
     return (path, entry) => {
       // Only a sure change: one that needs a hash to tell may turn out to be none, an unreadable path is
       // a problem to report, not something to write, and a path in conflict stays as it is. (A file
       // touched without a change in content still counts: such a run may connect for nothing.)
-      if (seen || !isSyncable(entry) || conflicted.has(path)) return;
+      if (prepared || !isSyncable(entry) || conflicted.has(path)) return;
       if (matcher?.matchesRecorded(path, 'local', entry)) return;
       const record = store.base.get(path);
-      if (record && classify(record, record.local, entry, this.config.preserve, 'local').change === 'unchanged') return;
+      const change = record ? classify(record, record.local, entry, this.config.preserve, 'local').change : undefined;
+      if (change === 'unchanged') return;
+      if (!seen) peer.connectEarly?.();
       seen = true;
-      peer.connectEarly?.();
-      peer.prepareWrites?.();
+      if (change === 'modified' && record?.kind === 'file' && entry.kind === 'file') {
+        prepared = true;
+        peer.prepareWrites?.();
+      }
     };
   }
 
