@@ -143,8 +143,9 @@ export class SyncSession {
         if (direction === 'bidi' || store.base.size === 0 || interrupted) {
           // The local walk needs nothing from the peer: it goes on while the peer connects and its root
           // is checked (a missing local root is reported by checkRoots, not by this scan).
-          const onEntry = direction === 'bidi' && store.base.size > 0 && !options.dryRun ? this.onFirstLocalChange(store) : undefined;
-          const localScan = this.sides.local.scan(onEntry ? { ...whole, onEntry } : whole);
+          // (No early start of the write stream here: looking at every entry as it is scanned cost a bidi
+          // run with nothing to do ~0.25 s over 100,000 paths, more than the stream's start saves.)
+          const localScan = this.sides.local.scan(whole);
           localScan.catch(() => undefined);
           const createdRoot = await this.checkRoots(store);
           // A new session says at once whether it would close a loop (it connects anyway): before
@@ -217,7 +218,7 @@ export class SyncSession {
   }
 
   /**
-   * For a scan of the local side (a push, or a bidi run): the first entry that differs from the snapshot
+   * For a push's scan of the local side: the first entry that differs from the snapshot
    * lets the peer start connecting while the scan goes on (a run with nothing to do still opens no
    * connection; one with a change does not wait for the whole scan before the connection's round trips
    * begin). The first recorded file whose content changed also starts what the peer's writes need (the
