@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { LocalReplica } from '../../src/replica/local/localReplica';
-import { DEFAULT_PRESERVE, type SessionConfig } from '../../src/session/config';
 import { SyncSession } from '../../src/session/syncSession';
+import { folderSession } from '../helpers/sessionConfig';
 import { removeDir, tempDir, writeTree } from '../helpers/tmp';
 
 /*
@@ -40,17 +40,7 @@ async function synced() {
   // Old enough that no record is racy (a racy one needs a hash to tell, and counts as no sure change).
   const when = Date.now() / 1000 - 60;
   for (const p of ['f.txt', 'dir/x.txt', 'dir/y.txt', 'dir']) await fs.utimes(path.join(a, p), when, when);
-  const config: SessionConfig = {
-    localRoot: a,
-    peer: b,
-    direction: 'push',
-    overwrite: 'always',
-    deletes: true,
-    symlinks: 'copy',
-    preserve: DEFAULT_PRESERVE,
-    filters: [],
-    stateDir: path.join(root, 'state'),
-  };
+  const config = folderSession(root, a, b, 'push');
   const peer = new CountingPeer(b);
   const session = new SyncSession(config, { local: new LocalReplica(a), remote: peer });
   await session.run();

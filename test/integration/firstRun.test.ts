@@ -6,8 +6,8 @@ import type { Tree } from '../../src/engine/entry';
 import type { Direction } from '../../src/engine/policy';
 import { LocalReplica } from '../../src/replica/local/localReplica';
 import type { ScanOptions } from '../../src/replica/replica';
-import { DEFAULT_PRESERVE, type SessionConfig } from '../../src/session/config';
 import { SyncSession } from '../../src/session/syncSession';
+import { folderSession } from '../helpers/sessionConfig';
 import { readTree, removeDir, tempDir, writeTree } from '../helpers/tmp';
 
 /*
@@ -49,17 +49,7 @@ async function setup(direction: Direction, peerExists: boolean, onCreated?: (roo
   await fs.mkdir(a);
   if (peerExists) await fs.mkdir(b, { recursive: true });
   await writeTree(a, { 'x.txt': 'mine', 'dir/y.txt': 'y', 'dir/sub/z.txt': 'z' });
-  const config: SessionConfig = {
-    localRoot: a,
-    peer: b,
-    direction,
-    overwrite: direction === 'bidi' ? 'never' : 'always',
-    deletes: true,
-    symlinks: 'copy',
-    preserve: DEFAULT_PRESERVE,
-    filters: [],
-    stateDir: path.join(root, 'state'),
-  };
+  const config = folderSession(root, a, b, direction);
   const peer = new ObservedPeer(b, onCreated);
   return { a, b, peer, session: new SyncSession(config, { local: new LocalReplica(a), remote: peer }) };
 }
@@ -105,17 +95,7 @@ describe('first run', () => {
   test('a missing local folder is reported as such, whatever the early local scan found', async () => {
     const root = await tempDir();
     made.push(root);
-    const config: SessionConfig = {
-      localRoot: path.join(root, 'nope'),
-      peer: path.join(root, 'b'),
-      direction: 'push',
-      overwrite: 'always',
-      deletes: true,
-      symlinks: 'copy',
-      preserve: DEFAULT_PRESERVE,
-      filters: [],
-      stateDir: path.join(root, 'state'),
-    };
+    const config = folderSession(root, path.join(root, 'nope'), path.join(root, 'b'), 'push');
     const session = new SyncSession(config, { local: new LocalReplica(config.localRoot), remote: new LocalReplica(config.peer) });
     await assert.rejects(session.run(), /the local folder .*nope does not exist or is not a directory/);
     await assert.rejects(fs.stat(config.peer), { code: 'ENOENT' }, 'the peer folder was made for a missing local folder');
