@@ -50,6 +50,14 @@ const KNOWN_KEYS = new Set([
 
 class Invalid extends Error {}
 
+/**
+ * The folder's own settings file holds the sessions: syncing it would let a pull (or a deletion on the
+ * peer, in bidi) delete or replace the very configuration the session runs from, and would copy the
+ * user's session list to the server. It is never synced, whatever the session's include rules say:
+ * this rule comes first, and filters are first-match-wins.
+ */
+export const SETTINGS_FILE_RULE: FilterRule = { type: 'exclude', pattern: '/.vscode/settings.json' };
+
 export interface FolderRef {
   /** Absolute path of the workspace folder. */
   readonly fsPath: string;
@@ -101,6 +109,7 @@ function readOne(entry: unknown, where: string, folder: FolderRef, stateDir: str
   const deletes = optBoolean(e, 'deletes', where) ?? true;
   const preserve = readPreserve(e.preserve, `${where}.preserve`);
   const filters: FilterRule[] = [
+    SETTINGS_FILE_RULE,
     ...optStrings(e, 'include', where).map((pattern) => ({ type: 'include' as const, pattern })),
     ...optStrings(e, 'exclude', where).map((pattern) => ({ type: 'exclude' as const, pattern })),
   ];

@@ -111,6 +111,11 @@ suite('sync commands (folder peer)', () => {
     assert.equal(session(a, 'box').live, 'continuous');
     write(path.join(peer, 'p.txt'), 'pulled');
     await waitUntil(() => read(local('p.txt')) === 'pulled', 'the pulled file');
+    await a.idle();
+    // The peer has no .vscode/settings.json: a pull that synced it would delete the sessions' own settings
+    // (once seen as this session vanishing mid-test, when VS Code noticed the deletion).
+    assert.ok(read(local('.vscode/settings.json'))?.includes('"box"'), 'the pull deleted the settings file');
+    assert.equal(read(path.join(peer, '.vscode/settings.json')), undefined);
     await vscode.commands.executeCommand('sshSync.stop');
     assert.equal(session(a, 'box').live, false);
   });
