@@ -113,8 +113,8 @@ export class LazyReplica implements Replica {
   async readSymlink(path: RelPath): Promise<string> {
     return (await this.get()).readSymlink(path);
   }
-  async writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
-    return (await this.get()).writeFile(path, data, meta, expect, beforeCommit);
+  async writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>, sha256?: string): Promise<FileEntry> {
+    return (await this.get()).writeFile(path, data, meta, expect, beforeCommit, sha256);
   }
   async writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry> {
     return (await this.get()).writeSymlink(path, target, expect);

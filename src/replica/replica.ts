@@ -30,6 +30,15 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
+/**
+ * A small file read whole. Bytes read on another thread come with their SHA-256, taken there as they
+ * were read: the writer checks what it sends or receives against it (see Replica.writeFile).
+ */
+export interface SmallRead {
+  readonly data: Buffer;
+  readonly sha256?: string;
+}
+
 export interface ScanOptions {
   readonly filter: Filter;
   readonly symlinks: SymlinkMode;
@@ -98,13 +107,16 @@ export interface Replica {
   /**
    * Writes `data` to `path` through a temp file. `beforeCommit` runs after the data is written and
    * before the rename (the caller checks there that its source did not change while being read).
+   * `sha256`, when given, is the hash the data had where it was read: a target that hashes what it
+   * receives (the remote helper) puts nothing else in place (code `Io`), so bytes mixed up between the
+   * read and the write never land.
    */
-  writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry>;
+  writeFile(path: RelPath, data: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>, sha256?: string): Promise<FileEntry>;
   /**
    * The whole content of a file of at most `limit` bytes, in one piece; undefined when it is bigger
    * (read() it). Most files of a tree are small: this spares each of them a stream.
    */
-  readSmall?(path: RelPath, limit: number): Promise<Buffer | undefined>;
+  readSmall?(path: RelPath, limit: number): Promise<SmallRead | undefined>;
   writeSymlink(path: RelPath, target: string, expect: Expectation): Promise<SymlinkEntry>;
   mkdir(path: RelPath, meta: Metadata): Promise<DirEntry>;
   setMetadata(path: RelPath, meta: Metadata, expect: SyncableEntry): Promise<SyncableEntry>;

@@ -6,7 +6,7 @@ import type { RelPath } from '../engine/path';
 import type { Action, CopyAction } from '../engine/plan';
 import { otherSide, type Preserve, type Side } from '../engine/policy';
 import { SyncError, fromErrno } from '../errors';
-import type { Replica } from '../replica/replica';
+import type { Replica, SmallRead } from '../replica/replica';
 
 /** What one action did: the base change to fold in, or why it failed. */
 export type ActionOutcome =
@@ -198,15 +198,22 @@ async function assertSourceUnchanged(action: CopyAction, source: Replica, follow
 const SMALL_FILE = 1 << 20;
 
 /** copy() for a file read whole: the same checks, without a stream. */
-async function copyWhole(action: CopyAction, whole: Buffer, hashHere: boolean, source: Replica, target: Replica, preserve: Preserve, follow: boolean): Promise<ActionOutcome> {
+async function copyWhole(action: CopyAction, read: SmallRead, hashHere: boolean, source: Replica, target: Replica, preserve: Preserve, follow: boolean): Promise<ActionOutcome> {
   const src = action.source as FileEntry;
+  const whole = read.data;
   let hash = hashHere ? createHash('sha256').update(whole).digest('hex') : undefined;
+  // Bytes read on another thread come with the hash taken there: a mix-up on their way here (a wrong
+  // slice of a shared buffer) must not land. Checked here when this thread hashes anyway; else by the
+  // target, which hashes what it receives (the remote helper), before it puts the file in place.
+  if (hash !== undefined && read.sha256 !== undefined && hash !== read.sha256) {
+    throw new SyncError('Io', `${action.path}: the bytes to send are not the bytes read (SHA-256 differs); nothing was written`, action.path);
+  }
   // Read whole, the bytes in hand are all there is to check: the source is checked now, before they
   // are sent (a target may then send them, and commit, in one go). A source changed after this check
   // has a new fingerprint, which the next run finds.
   await assertSourceUnchanged(action, source, follow, whole.length, hash);
   const expectMode = action.expect?.kind === 'file' ? action.expect : undefined;
-  const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect);
+  const written = await target.writeFile(action.path, whole, metadataOf(src, preserve, expectMode), action.expect, undefined, read.sha256);
   if (!hashHere) hash = written.hash;
   return { action, ok: true, record: recordFor(action.to, { ...src, hash } as FileEntry, written, hash), bytes: whole.length };
 }

@@ -58,8 +58,12 @@ describe('local hashing', () => {
     const replica = new LocalReplica(root);
     const read = await Promise.all(names.map((name) => replica.readSmall(name, 1 << 20)));
     assert.deepEqual(
-      read.map((b) => b?.toString()),
+      read.map((b) => b?.data.toString()),
       names.map((_, i) => `file ${i}`),
+    );
+    assert.deepEqual(
+      read.map((b) => b?.sha256),
+      names.map((_, i) => sha(Buffer.from(`file ${i}`))),
     );
   });
 });
@@ -79,7 +83,11 @@ describe('local whole reads', () => {
       paths.forEach((p, i) => {
         const expected = contents.get(p) as Buffer;
         if (expected.length > limit) assert.equal(read[i], undefined, `${p} is over the limit`);
-        else assert.ok(read[i]?.equals(expected), `${p}: other bytes`);
+        else {
+          assert.ok(read[i]?.data.equals(expected), `${p}: other bytes`);
+          // Read on a worker: the hash taken there comes along, for the writer's end-to-end check.
+          assert.equal(read[i]?.sha256, many ? sha(expected) : undefined, `${p}: sha256`);
+        }
       });
       assert.equal(missing?.code, 'NotFound');
       assert.equal(missing?.path, 'd/missing');

@@ -149,6 +149,30 @@ describe('SshReplica over a real sshd', { skip }, () => {
     await rejectsWith(r.setMetadata('f.txt', { mode: 0o600 }, seen), 'Changed', 'f.txt');
   });
 
+  test('bytes that are not the bytes read (their SHA-256 given) are not put in place, whole or streamed', async () => {
+    const root = nodePath.join(base, 'endToEnd');
+    mkdirSync(root);
+    writeFileSync(nodePath.join(root, 'old.txt'), 'old');
+    utimesSync(nodePath.join(root, 'old.txt'), 1_600_000_000, 1_600_000_000);
+    const r = await connect(root);
+    const read = Buffer.from('the bytes as read');
+    const sha = createHash('sha256').update(read).digest('hex');
+    // The right bytes land, and the hash answered is theirs.
+    const ok = await r.writeFile('ok.txt', read, {}, undefined, undefined, sha);
+    assert.equal(ok.hash, sha);
+    assert.equal(readFileSync(nodePath.join(root, 'ok.txt'), 'utf8'), 'the bytes as read');
+    // Other bytes (same length: a wrong slice), as one buffer or as a stream, create nothing and replace
+    // nothing; no temp is left behind.
+    const wrong = Buffer.from('the bytes as reaD');
+    let err = await rejectsWith(r.writeFile('new.txt', wrong, {}, undefined, undefined, sha), 'Io', 'new.txt');
+    assert.match(err.message, /not the bytes read/);
+    const seen = (await r.stat('old.txt')) as FileEntry;
+    err = await rejectsWith(r.writeFile('old.txt', Readable.from([wrong]), {}, seen, undefined, sha), 'Io', 'old.txt');
+    assert.match(err.message, /not the bytes read/);
+    assert.equal(readFileSync(nodePath.join(root, 'old.txt'), 'utf8'), 'old');
+    assert.deepEqual(readdirNames(root), ['ok.txt', 'old.txt']);
+  });
+
   test('mkdir, rename, remove, setMetadata', async () => {
     const root = nodePath.join(base, 'ops');
     mkdirSync(root);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,7 +46,7 @@ describe('a source rewritten in place while it is read', () => {
       assert.equal(now.size, scanned.size);
       // The read still sees the old bytes (it started before the rewrite).
       const racing = Object.create(source) as Replica;
-      racing.readSmall = async () => oldBytes;
+      racing.readSmall = async () => ({ data: oldBytes });
       racing.read = async () => Readable.from([oldBytes]);
       const outcomes = await execute([{ kind: 'copy', path: 'f.bin', to: 'remote', source: scanned, expect: undefined }], { local: racing, remote: new LocalReplica(b, b) }, {
         preserve: { times: true, mode: true, owner: false },
@@ -59,4 +60,55 @@ describe('a source rewritten in place while it is read', () => {
       assert.deepEqual(await fs.readdir(b), []);
     });
   }
+});
+
+/*
+ * Bytes read on a worker thread come with the SHA-256 taken there. Bytes mixed up on their way to the
+ * writer (once: a wrong slice of a shared buffer) must not land; here the read hands over other bytes of
+ * the same length than those its hash was taken of.
+ */
+describe('bytes that are not the bytes read', () => {
+  let work: string;
+  before(async () => {
+    work = await tempDir('ssh-sync-mixup-');
+  });
+  after(async () => {
+    if (work) await removeDir(work);
+  });
+
+  test('the copy is refused (Io) and nothing lands on the target', async () => {
+    const a = path.join(work, 'a');
+    const b = path.join(work, 'b');
+    await fs.mkdir(a, { recursive: true });
+    await fs.mkdir(b, { recursive: true });
+    await fs.writeFile(path.join(a, 'f.txt'), 'the right bytes');
+    // Not modified lately: nothing else reads the source again to compare.
+    await fs.utimes(path.join(a, 'f.txt'), 1_600_000_000, 1_600_000_000);
+    const source = new LocalReplica(a, a);
+    const scanned = (await source.stat('f.txt')) as FileEntry;
+    const mixedUp = Object.create(source) as Replica;
+    mixedUp.readSmall = async () => ({ data: Buffer.from('the wrong bytes'), sha256: createHash('sha256').update('the right bytes').digest('hex') });
+    const outcomes = await execute([{ kind: 'copy', path: 'f.txt', to: 'remote', source: scanned, expect: undefined }], { local: mixedUp, remote: new LocalReplica(b, b) }, {
+      preserve: { times: true, mode: true, owner: false },
+      followSymlinks: false,
+      concurrency: 1,
+    });
+    const outcome = outcomes[0];
+    assert.equal(outcome.ok, false, 'mixed-up bytes were written');
+    if (!outcome.ok) {
+      assert.equal(outcome.error.code, 'Io');
+      assert.match(outcome.error.message, /not the bytes read/);
+    }
+    assert.deepEqual(await fs.readdir(b), []);
+    // The same read with its own bytes goes through.
+    const honest = Object.create(source) as Replica;
+    honest.readSmall = async () => ({ data: Buffer.from('the right bytes'), sha256: createHash('sha256').update('the right bytes').digest('hex') });
+    const [done] = await execute([{ kind: 'copy', path: 'f.txt', to: 'remote', source: scanned, expect: undefined }], { local: honest, remote: new LocalReplica(b, b) }, {
+      preserve: { times: true, mode: true, owner: false },
+      followSymlinks: false,
+      concurrency: 1,
+    });
+    assert.equal(done.ok, true);
+    assert.equal(await fs.readFile(path.join(b, 'f.txt'), 'utf8'), 'the right bytes');
+  });
 });

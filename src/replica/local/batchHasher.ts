@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { SmallRead } from '../replica';
 import { StatPool, type HashAnswer, type ReadAnswer } from './statPool';
 
 /** Workers with nothing to do for this long are stopped. */
@@ -105,11 +106,11 @@ export function batchHasher(hashHere: (file: string) => Promise<string>): PoolBa
  * Whole reads of small files (undefined: bigger than `limit`); a first push asks for one per file, a
  * dozen or more per turn, and its thread is then free for the transfer while the workers read.
  */
-export function batchReader(limit: number, readHere: (key: string) => Promise<Buffer | undefined>, fileOf: (key: string) => string): PoolBatcher<Buffer | undefined> {
-  return new PoolBatcher<Buffer | undefined>({
+export function batchReader(limit: number, readHere: (key: string) => Promise<SmallRead | undefined>, fileOf: (key: string) => string): PoolBatcher<SmallRead | undefined> {
+  return new PoolBatcher<SmallRead | undefined>({
     poolFrom: 16,
     chunk: 32,
     here: readHere,
-    onPool: async (pool, keys) => (await pool.read(keys.map(fileOf), limit)).map((a: ReadAnswer) => (a === 'big' ? undefined : Buffer.isBuffer(a) ? a : asError(a))),
+    onPool: async (pool, keys) => (await pool.read(keys.map(fileOf), limit)).map((a: ReadAnswer) => (a === 'big' ? undefined : 'data' in a ? a : asError(a))),
   });
 }

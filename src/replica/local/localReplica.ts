@@ -12,7 +12,7 @@ import { probeCaseInsensitive } from '../caseProbe';
 import type { Expectation } from '../../engine/plan';
 import { fromErrno, SyncError } from '../../errors';
 import { admitName } from '../listedName';
-import type { Replica, ScanOptions, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
+import type { Replica, ScanOptions, SmallRead, Tier, WatchListener, WatchOptions, Watcher } from '../replica';
 import { watchLocal } from './localWatcher';
 import { walkInParallel } from './parallelWalk';
 import { batchHasher, batchReader, type PoolBatcher } from './batchHasher';
@@ -40,7 +40,7 @@ export class LocalReplica implements Replica {
   /** Hashes asked for together go to worker threads together (see PoolBatcher). */
   private readonly hasher = batchHasher(hashFile);
   /** Whole reads asked together go to worker threads together, one batcher per size limit asked for. */
-  private readonly readers = new Map<number, PoolBatcher<Buffer | undefined>>();
+  private readonly readers = new Map<number, PoolBatcher<SmallRead | undefined>>();
 
   constructor(readonly root: string, readonly description: string = root) {}
 
@@ -161,15 +161,16 @@ export class LocalReplica implements Replica {
     return createReadStream('', { fd, highWaterMark: WHOLE_READ_MAX });
   }
 
-  async readSmall(path: RelPath, limit: number): Promise<Buffer | undefined> {
+  async readSmall(path: RelPath, limit: number): Promise<SmallRead | undefined> {
     let reader = this.readers.get(limit);
     if (!reader) {
       reader = batchReader(
         limit,
         async (rel) => {
+          // Read on this thread: the bytes are handed on as they are, nothing to check them against.
           const { fd, whole } = this.openForRead(rel, limit);
           if (!whole) fsSync.closeSync(fd);
-          return whole;
+          return whole && { data: whole };
         },
         (rel) => this.abs(rel),
       );

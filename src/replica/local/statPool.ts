@@ -70,6 +70,8 @@ function readAll(paths, limit) {
   const sizes = new Float64Array(paths.length);
   const errors = [];
   const parts = [];
+  // The hex SHA-256 of each file read, in order, joined: the end-to-end check of what is sent.
+  let digests = '';
   let total = 0;
   for (let i = 0; i < paths.length; i++) {
     let fd;
@@ -81,7 +83,9 @@ function readAll(paths, limit) {
       const buf = Buffer.allocUnsafeSlow(st.size);
       let got = 0;
       for (let n; got < st.size && (n = fs.readSync(fd, buf, got, st.size - got, got)) > 0; ) got += n;
-      parts.push(buf.subarray(0, got));
+      const bytes = buf.subarray(0, got);
+      parts.push(bytes);
+      digests += createHash('sha256').update(bytes).digest('hex');
       sizes[i] = got;
       total += got;
     } catch (err) {
@@ -96,7 +100,7 @@ function readAll(paths, limit) {
   const data = Buffer.allocUnsafeSlow(total);
   let at = 0;
   for (const part of parts) at += part.copy(data, at);
-  return { sizes, errors, data: data.buffer };
+  return { sizes, errors, digests, data: data.buffer };
 }
 parentPort.on('message', ({ op, joined, limit }) => {
   const paths = joined.split('\\0');
@@ -113,8 +117,11 @@ parentPort.on('message', ({ op, joined, limit }) => {
 /** What a worker answers for one path it hashed: the hex SHA-256, or the error (code and message). */
 export type HashAnswer = string | { readonly code?: string; readonly message: string };
 
-/** What a worker answers for one file it read: its bytes, 'big' (over the limit: not read), or the error. */
-export type ReadAnswer = Buffer | 'big' | { readonly code?: string; readonly message: string };
+/**
+ * What a worker answers for one file it read: its bytes and their hex SHA-256 (taken on the worker, from
+ * the bytes as read), 'big' (over the limit: not read), or the error.
+ */
+export type ReadAnswer = { readonly data: Buffer; readonly sha256: string } | 'big' | { readonly code?: string; readonly message: string };
 
 /** Threads to stat on besides the caller's: one less than the cores, at least one, at most three. */
 export function statThreads(): number {
@@ -180,13 +187,14 @@ export class StatPool {
    * Never blocks on a FIFO or device that took a file's place: anything but a regular file is an error.
    */
   async read(paths: readonly string[], limit: number): Promise<ReadAnswer[]> {
-    const out = (await this.run('read', paths, limit)) as { sizes: Float64Array; errors: { at: number; code?: string; message: string }[]; data: ArrayBuffer };
+    const out = (await this.run('read', paths, limit)) as { sizes: Float64Array; errors: { at: number; code?: string; message: string }[]; digests: string; data: ArrayBuffer };
     const answers: ReadAnswer[] = [];
     let at = 0;
+    let file = 0;
     for (let i = 0; i < paths.length; i++) {
       const size = out.sizes[i];
       if (size >= 0) {
-        answers.push(Buffer.from(out.data, at, size));
+        answers.push({ data: Buffer.from(out.data, at, size), sha256: out.digests.slice(64 * file, 64 * ++file) });
         at += size;
       } else answers.push(size === -2 ? 'big' : { message: 'unreadable' });
     }

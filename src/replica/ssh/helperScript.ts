@@ -31,7 +31,9 @@ import { createHash } from 'node:crypto';
  *        and must be real directories (never a symlink). stdin carries frames
  *        `type u8, id u32be, length u32be, payload`:
  *          B begin  JSON {p: path under root, t: temp name, m: mode, u: uid, g: gid, s: mtime (s),
- *                   e: expectation: null (absent) | {k:'f', z: size, t: mtime ms} | {k:'d'} | {k:'l', l: target}}
+ *                   e: expectation: null (absent) | {k:'f', z: size, t: mtime ms} | {k:'d'} | {k:'l', l: target},
+ *                   x: (optional) the SHA-256 hex the bytes had where they were read: anything else
+ *                   received is not put in place (error code Corrupt)}
  *          D data   bytes of file `id`, in order
  *          C commit the file is complete: check, put in place, answer
  *          A abort  drop the temp file (no answer)
@@ -43,7 +45,7 @@ import { createHash } from 'node:crypto';
  *        at once (its later frames are ignored). At the end of stdin, unfinished temp files are removed.
  *        No symlink is ever followed by the helper unless `follow` is asked for (list only).
  */
-export const HELPER_VERSION = '3';
+export const HELPER_VERSION = '4';
 
 /** The oldest node the helper runs on. */
 export const MIN_NODE_MAJOR = 14;
@@ -447,6 +449,10 @@ function receive() {
     open.delete(id);
     if (f.failed) return;
     try {
+      var digest = f.hash.digest('hex');
+      if (typeof f.req.x === 'string' && f.req.x !== digest) {
+        throw problem('Corrupt', f.rel + ': the bytes received are not the bytes read (SHA-256 ' + digest + ', expected ' + f.req.x + '); not put in place');
+      }
       setMeta(f.fd, f.req);
       // What is answered is the file as written: the inode the temp name holds is the one put in place.
       var st = statFields(fs.fstatSync(f.fd, BIG));
@@ -465,7 +471,7 @@ function receive() {
         }
       } else fs.renameSync(f.temp, f.target);
       f.temp = null;
-      answer({ i: id, st: st, h: f.hash.digest('hex') });
+      answer({ i: id, st: st, h: digest });
       release(f.place);
     } catch (e) {
       drop(f);

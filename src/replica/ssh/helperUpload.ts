@@ -136,9 +136,10 @@ export class HelperUploader {
    * Sends one file. `path` is relative to the root as on disk (`label` names it in errors), `temp` the
    * temp file's name in the same directory. `beforeCommit` runs after the last byte is sent and may refuse the commit by throwing.
    */
-  async writeFile(path: string, label: string, temp: string, data: AsyncIterable<Buffer | string> | Buffer, meta: ReceiveMeta, expect: ReceiveExpect, beforeCommit?: () => Promise<void>): Promise<Received> {
+  async writeFile(path: string, label: string, temp: string, data: AsyncIterable<Buffer | string> | Buffer, meta: ReceiveMeta, expect: ReceiveExpect, beforeCommit?: () => Promise<void>, sha256?: string): Promise<Received> {
     const { id, waiter, answer } = this.expect(label);
-    const begin = Buffer.from(JSON.stringify({ p: path, t: temp, m: meta.mode ?? null, u: meta.uid ?? null, g: meta.gid ?? null, s: meta.mtimeS ?? null, e: expect }));
+    const request = { p: path, t: temp, m: meta.mode ?? null, u: meta.uid ?? null, g: meta.gid ?? null, s: meta.mtimeS ?? null, e: expect, ...(sha256 ? { x: sha256 } : {}) };
+    const begin = Buffer.from(JSON.stringify(request));
     if (Buffer.isBuffer(data) && !beforeCommit) {
       // A whole file with nothing to check before its commit goes out in one piece (begin, data,
       // commit): the helper can put it in place as soon as it arrives, while later files are still on
@@ -292,6 +293,7 @@ export class HelperUploader {
     if (msg.st) return waiter.resolve({ st: msg.st, hash: typeof msg.h === 'string' ? msg.h : undefined });
     const { c, m } = msg.e ?? { c: 'EIO', m: 'no answer' };
     if (c === 'Changed' || c === 'Unsafe') return waiter.reject(new SyncError(c, m, waiter.path));
+    if (c === 'Corrupt') return waiter.reject(new SyncError('Io', m, waiter.path));
     waiter.reject(fromErrno(Object.assign(new Error(m), { code: c }), `cannot write ${waiter.path}`, waiter.path));
   }
 

@@ -283,7 +283,7 @@ export class SshReplica implements Replica {
     this.uploader().catch(() => undefined);
   }
 
-  async writeFile(path: RelPath, content: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>): Promise<FileEntry> {
+  async writeFile(path: RelPath, content: Readable | Buffer, meta: Metadata, expect: Expectation, beforeCommit?: () => Promise<void>, sha256?: string): Promise<FileEntry> {
     let uploader: HelperUploader | undefined;
     try {
       uploader = await this.uploader();
@@ -293,7 +293,7 @@ export class SshReplica implements Replica {
     }
     if (uploader) {
       try {
-        const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), content, receiveMeta(meta), receiveExpect(expect), beforeCommit);
+        const { st, hash } = await uploader.writeFile(this.disk(path), path, tempNameFor(baseName(path)), content, receiveMeta(meta), receiveExpect(expect), beforeCommit, sha256);
         const entry = fromReceived(st);
         if (entry.kind !== 'file') throw new SyncError('Changed', `${path} was replaced by a ${describeKind(entry)} while it was written`, path);
         return hash ? { ...entry, hash } : entry;
