@@ -32,8 +32,8 @@ import { createHash } from 'node:crypto';
  *        `type u8, id u32be, length u32be, payload`:
  *          B begin  JSON {p: path under root, t: temp name, m: mode, u: uid, g: gid, s: mtime (s),
  *                   e: expectation: null (absent) | {k:'f', z: size, t: mtime ms} | {k:'d'} | {k:'l', l: target},
- *                   x: (optional) the SHA-256 hex the bytes had where they were read: anything else
- *                   received is not put in place (error code Corrupt)}
+ *                   x: (optional) the first 16 or more hex digits of the SHA-256 the bytes had where
+ *                   they were read: anything else received is not put in place (error code Corrupt)}
  *          D data   bytes of file `id`, in order
  *          C commit the file is complete: check, put in place, answer
  *          A abort  drop the temp file (no answer)
@@ -450,7 +450,7 @@ function receive() {
     if (f.failed) return;
     try {
       var digest = f.hash.digest('hex');
-      if (typeof f.req.x === 'string' && f.req.x !== digest) {
+      if (typeof f.req.x === 'string' && (f.req.x.length < 16 || digest.slice(0, f.req.x.length) !== f.req.x)) {
         throw problem('Corrupt', f.rel + ': the bytes received are not the bytes read (SHA-256 ' + digest + ', expected ' + f.req.x + '); not put in place');
       }
       setMeta(f.fd, f.req);
