@@ -60,11 +60,11 @@ describe('SSH: a helper taken on trust, starting', { skip }, () => {
   });
 
   /** A replica of a fresh folder over the real SFTP connection, with the node helper on trust and commands from `fake`. */
-  const trusting = async (fake: FakeSpawn, check: HelperCheck, helperStartTimeoutMs?: number) => {
+  const trusting = async (fake: FakeSpawn, check: HelperCheck, helperStartTimeoutMs?: number, helperStartLimitMs?: number) => {
     const root = nodePath.join(base, `case-${++n}`);
     const log: string[] = [];
     const debug = (m: string) => void log.push(m);
-    const dir = new SshReplica(plain.sftp, root, `test:${root}`, { spawn: fake.spawn, helper: { kind: 'node', script: SCRIPT }, helperCheck: check, helperStartTimeoutMs, debug });
+    const dir = new SshReplica(plain.sftp, root, `test:${root}`, { spawn: fake.spawn, helper: { kind: 'node', script: SCRIPT }, helperCheck: check, helperStartTimeoutMs, helperStartLimitMs, debug });
     await dir.createRoot();
     return { dir, root, log };
   };
@@ -108,6 +108,26 @@ describe('SSH: a helper taken on trust, starting', { skip }, () => {
     assert.equal(receives(fake).length, 1, 'one stream: not restarted');
     assert.equal(receives(fake)[0].killed, false);
     assert.equal(dir.helperKind, 'node');
+  });
+
+  test('a write stream that never says it runs is given up at the limit (node is there, but it is stuck); the file goes over SFTP', async () => {
+    const fake = new FakeSpawn();
+    fake.onStart = (proc) => proc.actAsReceiver(); // never ready
+    const check = new ScriptedCheck();
+    check.answers({ runtime: { kind: 'node', script: SCRIPT }, clear: true });
+    const { dir, root, log } = await trusting(fake, check, 50, 400);
+    assert.equal(dir.hashesWrites, true, 'the caller is told writes come back hashed');
+    const written = await dir.writeFile('stuck.txt', Buffer.from('over sftp after all'), {}, undefined);
+    assert.equal(check.rechecks.length, 1, 'asked alongside once');
+    assert.equal(readFileSync(nodePath.join(root, 'stuck.txt'), 'utf8'), 'over sftp after all');
+    assert.equal(written.hash, sha256('over sftp after all'));
+    assert.equal(receives(fake).length, 1);
+    assert.equal(receives(fake)[0].killed, true, 'the stuck stream is stopped');
+    assert.ok(log.some((m) => /did not say it runs within 0\.4 s; writes go over SFTP/.test(m)), log.join('\n'));
+    // Later writes go over SFTP at once: no second stream.
+    await dir.writeFile('next.txt', Buffer.from('next'), {}, undefined);
+    assert.equal(receives(fake).length, 1);
+    assert.equal(readFileSync(nodePath.join(root, 'next.txt'), 'utf8'), 'next');
   });
 
   test('closing the side while a slow write stream is waited for ends the wait: the write fails, close returns', async () => {

@@ -45,8 +45,17 @@ export interface SshReplicaOptions {
    * asked, alongside, whether the helper is there (default PROBE_TIMEOUT_MS).
    */
   readonly helperStartTimeoutMs?: number;
+  /**
+   * How long, in all, that write stream may take to say it runs (default HELPER_START_LIMIT_MS). Slow is
+   * not gone, but a stream stuck for good must not hang the run: past this, it is given up and writes
+   * go over SFTP.
+   */
+  readonly helperStartLimitMs?: number;
   readonly debug?: (message: string) => void;
 }
+
+/** See SshReplicaOptions.helperStartLimitMs. */
+export const HELPER_START_LIMIT_MS = 120_000;
 
 /**
  * Paths hashed by one helper run at most. Each run is an exec (a login shell's start-up on the
@@ -514,14 +523,18 @@ export class SshReplica implements Replica {
     if (!this.helperCheck) return uploader;
     // A helper taken on trust gets no file before it says it runs: if it does not, nothing was sent
     // that would have to be sent again, and nothing was written.
-    let outcome: StartOutcome | 'gone';
+    let outcome: StartOutcome | 'gone' | 'stuck';
     this.starting = uploader;
+    const limitMs = this.options.helperStartLimitMs ?? HELPER_START_LIMIT_MS;
+    let limit: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => (limit = setTimeout(() => resolve('stuck'), limitMs)));
     try {
-      outcome = await this.trustedStart(uploader);
+      outcome = await Promise.race([this.trustedStart(uploader), stuck]);
     } catch (err) {
       uploader.stop();
       throw err;
     } finally {
+      clearTimeout(limit);
       this.starting = undefined;
     }
     if (outcome === 'ready') {
@@ -529,6 +542,12 @@ export class SshReplica implements Replica {
       return uploader;
     }
     uploader.stop();
+    if (outcome === 'stuck') {
+      // Nothing was sent to it: the files go over SFTP, checked the same way.
+      this.options.debug?.(`helper: the write stream did not say it runs within ${limitMs / 1000} s; writes go over SFTP`);
+      this.uploadsOff = true;
+      return undefined;
+    }
     if (outcome !== 'gone' && outcome !== 'timeout' && outcome.exit === null) return this.lostWhileStarting();
     if (outcome !== 'gone') await this.recheckHelper(`the write stream did not start (${describeStart(outcome)})`);
     // With the helper back in place (the probe installs it where node runs), the stream once more.
