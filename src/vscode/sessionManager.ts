@@ -4,7 +4,7 @@ import type { RelPath } from '../engine/path';
 import type { PeerConnector } from './connector';
 import type { ErrorFunnel } from './errors';
 import { LiveSession, type SessionView } from './liveSession';
-import { readSessions, type SessionSpec } from './settings';
+import { readSessions, sessionsValue, type SessionSpec } from './settings';
 
 /**
  * Maps each workspace folder to its sessions. Sessions are created, kept, restarted or disposed as
@@ -78,7 +78,9 @@ export class SessionManager implements vscode.Disposable {
     const problems: string[] = [];
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
       if (folder.uri.scheme !== 'file') continue;
-      const raw = vscode.workspace.getConfiguration('sshSync', folder.uri).get<unknown>('sessions');
+      const sources = vscode.workspace.getConfiguration('sshSync', folder.uri).inspect<unknown>('sessions') ?? {};
+      const { raw, problem } = sessionsValue(sources, vscode.workspace.workspaceFile !== undefined);
+      if (problem && !problems.includes(problem)) problems.push(problem);
       const result = readSessions(raw, { fsPath: folder.uri.fsPath, name: folder.name, key: folder.uri.toString() }, this.stateDir);
       specs.push(...result.sessions);
       problems.push(...result.problems);

@@ -66,6 +66,36 @@ export interface FolderRef {
   readonly key: string;
 }
 
+/** Where VS Code found `sshSync.sessions` for a folder (its `inspect()`, the parts that matter here). */
+export interface SessionsSources {
+  readonly globalValue?: unknown;
+  readonly workspaceValue?: unknown;
+  readonly workspaceFolderValue?: unknown;
+}
+
+/**
+ * The sessions list a folder runs: only one written for that folder. A list in the user settings would
+ * apply to every folder ever opened, and one in a multi-root workspace file to every folder of it: each
+ * would then sync with the same peer, pushing one project's files into another's folder on the server.
+ * Those are refused, with a message saying where to put the list instead.
+ */
+export function sessionsValue(sources: SessionsSources, multiRoot: boolean): { raw: unknown; problem?: string } {
+  if (sources.workspaceFolderValue !== undefined) return { raw: sources.workspaceFolderValue };
+  if (!multiRoot && sources.workspaceValue !== undefined) return { raw: sources.workspaceValue };
+  const here = 'nothing is synced from there: put the sessions in the settings of the folder they sync (its .vscode/settings.json)';
+  if (multiRoot && nonEmpty(sources.workspaceValue)) {
+    return { raw: undefined, problem: `sshSync.sessions is set in the workspace file, where it would apply to every folder of the workspace; ${here}` };
+  }
+  if (nonEmpty(sources.globalValue)) {
+    return { raw: undefined, problem: `sshSync.sessions is set in your user settings, where it would apply to every folder you open; ${here}` };
+  }
+  return { raw: undefined };
+}
+
+function nonEmpty(value: unknown): boolean {
+  return value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+}
+
 export function readSessions(raw: unknown, folder: FolderRef, stateDir: string): SettingsResult {
   const folderName = folder.name;
   const problems: string[] = [];

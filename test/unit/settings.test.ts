@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Filter } from '../../src/engine/filter';
-import { readSessions } from '../../src/vscode/settings';
+import { readSessions, sessionsValue } from '../../src/vscode/settings';
 
 const folder = { fsPath: '/work/site', name: 'site', key: 'file:///work/site' };
 
@@ -33,5 +33,36 @@ describe('VS Code session settings', () => {
     assert.equal(f.excludes('keep.log', false), false);
     assert.equal(f.excludes('a/other.log', false), true);
     assert.equal(f.excludes('node_modules', true), true);
+  });
+});
+
+describe('where the sessions list may come from', () => {
+  const sessions = [{ peer: '/srv/peer' }];
+
+  test("the folder's own settings are used, whatever else is set", () => {
+    assert.deepEqual(sessionsValue({ workspaceFolderValue: sessions, workspaceValue: [{ peer: '/other' }], globalValue: [{ peer: '/x' }] }, true), { raw: sessions });
+    assert.deepEqual(sessionsValue({ workspaceFolderValue: sessions }, false), { raw: sessions });
+  });
+
+  test('a single-folder workspace: its workspace settings are the folder settings', () => {
+    assert.deepEqual(sessionsValue({ workspaceValue: sessions, globalValue: [{ peer: '/x' }] }, false), { raw: sessions });
+  });
+
+  test('a list in the user settings would apply to every folder: refused, with where to put it', () => {
+    const chosen = sessionsValue({ globalValue: sessions }, false);
+    assert.equal(chosen.raw, undefined);
+    assert.match(chosen.problem ?? '', /sshSync\.sessions is set in your user settings, where it would apply to every folder you open; nothing is synced from there: put the sessions in the settings of the folder they sync \(its \.vscode\/settings\.json\)/);
+  });
+
+  test('a list in a multi-root workspace file would apply to every folder of it: refused', () => {
+    const chosen = sessionsValue({ workspaceValue: sessions }, true);
+    assert.equal(chosen.raw, undefined);
+    assert.match(chosen.problem ?? '', /set in the workspace file, where it would apply to every folder of the workspace/);
+  });
+
+  test('nothing set, or an empty list anywhere else: no sessions and nothing to say', () => {
+    assert.deepEqual(sessionsValue({}, false), { raw: undefined });
+    assert.deepEqual(sessionsValue({ globalValue: [] }, true), { raw: undefined });
+    assert.deepEqual(sessionsValue({ workspaceValue: [] }, true), { raw: undefined });
   });
 });

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { api, session, setSessions, tempDir } from '../helpers/sshSync';
+import { api, session, setSessions, setSetting, tempDir } from '../helpers/sshSync';
 
 suite('settings and sessions', () => {
   suiteTeardown(() => setSessions(undefined));
@@ -56,6 +56,25 @@ suite('settings and sessions', () => {
     assert.equal(a.sessions().length, 0);
     await setSessions('nonsense', a);
     assert.match(a.problems().join('\n'), /must be a list of sessions/);
+  });
+
+  test('sessions in the user settings would sync every folder opened: refused with a message; the folder\'s own list wins', async () => {
+    const a = await api();
+    await setSessions(undefined, a);
+    try {
+      await setSetting('sessions', [{ name: 'everywhere', peer: tempDir('everywhere') }]);
+      await a.reload();
+      assert.deepEqual(a.sessions().map((s) => s.label), []);
+      assert.match(a.problems().join('\n'), /sshSync\.sessions is set in your user settings, where it would apply to every folder you open; nothing is synced from there/);
+      assert.match(a.lastNotice()?.message ?? '', /user settings/);
+      // A list of the folder's own is used, and the user-level one is then simply not in play.
+      await setSessions([{ name: 'mine', peer: tempDir('mine') }], a);
+      assert.deepEqual(a.sessions().map((s) => s.label), ['mine']);
+      assert.deepEqual(a.problems(), []);
+    } finally {
+      await setSetting('sessions', undefined);
+      await setSessions(undefined, a);
+    }
   });
 
   test('changing one session restarts just that session', async () => {
