@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FileEntry } from '../../src/engine/entry';
 import { LocalReplica } from '../../src/replica/local/localReplica';
 import type { Replica } from '../../src/replica/replica';
-import { execute } from '../../src/session/executor';
+import { execute, type ActionOutcome } from '../../src/session/executor';
 import { removeDir, tempDir } from '../helpers/tmp';
 
 /*
@@ -48,13 +48,7 @@ describe('a source rewritten in place while it is read', () => {
       const racing = Object.create(source) as Replica;
       racing.readSmall = async () => ({ data: oldBytes });
       racing.read = async () => Readable.from([oldBytes]);
-      const outcomes = await execute([{ kind: 'copy', path: 'f.bin', to: 'remote', source: scanned, expect: undefined }], { local: racing, remote: new LocalReplica(b, b) }, {
-        preserve: { times: true, mode: true, owner: false },
-        followSymlinks: false,
-        concurrency: 1,
-      });
-      assert.equal(outcomes.length, 1);
-      const outcome = outcomes[0];
+      const outcome = await copyOnce(racing, 'f.bin', scanned, b);
       assert.equal(outcome.ok, false, 'the copy of a torn read went through');
       if (!outcome.ok) assert.equal(outcome.error.code, 'Changed');
       assert.deepEqual(await fs.readdir(b), []);
@@ -86,14 +80,13 @@ describe('bytes that are not the bytes read', () => {
     await fs.utimes(path.join(a, 'f.txt'), 1_600_000_000, 1_600_000_000);
     const source = new LocalReplica(a, a);
     const scanned = (await source.stat('f.txt')) as FileEntry;
-    const mixedUp = Object.create(source) as Replica;
-    mixedUp.readSmall = async () => ({ data: Buffer.from('the wrong bytes'), sha256: createHash('sha256').update('the right bytes').digest('hex') });
-    const outcomes = await execute([{ kind: 'copy', path: 'f.txt', to: 'remote', source: scanned, expect: undefined }], { local: mixedUp, remote: new LocalReplica(b, b) }, {
-      preserve: { times: true, mode: true, owner: false },
-      followSymlinks: false,
-      concurrency: 1,
-    });
-    const outcome = outcomes[0];
+    const hashRead = createHash('sha256').update('the right bytes').digest('hex');
+    const reading = (bytes: string): Replica => {
+      const replica = Object.create(source) as Replica;
+      replica.readSmall = async () => ({ data: Buffer.from(bytes), sha256: hashRead });
+      return replica;
+    };
+    const outcome = await copyOnce(reading('the wrong bytes'), 'f.txt', scanned, b);
     assert.equal(outcome.ok, false, 'mixed-up bytes were written');
     if (!outcome.ok) {
       assert.equal(outcome.error.code, 'Io');
@@ -101,14 +94,19 @@ describe('bytes that are not the bytes read', () => {
     }
     assert.deepEqual(await fs.readdir(b), []);
     // The same read with its own bytes goes through.
-    const honest = Object.create(source) as Replica;
-    honest.readSmall = async () => ({ data: Buffer.from('the right bytes'), sha256: createHash('sha256').update('the right bytes').digest('hex') });
-    const [done] = await execute([{ kind: 'copy', path: 'f.txt', to: 'remote', source: scanned, expect: undefined }], { local: honest, remote: new LocalReplica(b, b) }, {
-      preserve: { times: true, mode: true, owner: false },
-      followSymlinks: false,
-      concurrency: 1,
-    });
+    const done = await copyOnce(reading('the right bytes'), 'f.txt', scanned, b);
     assert.equal(done.ok, true);
     assert.equal(await fs.readFile(path.join(b, 'f.txt'), 'utf8'), 'the right bytes');
   });
 });
+
+/** Copies `file`, as scanned, from `source` to the local folder `target`: the one outcome. */
+async function copyOnce(source: Replica, file: string, scanned: FileEntry, target: string): Promise<ActionOutcome> {
+  const outcomes = await execute([{ kind: 'copy', path: file, to: 'remote', source: scanned, expect: undefined }], { local: source, remote: new LocalReplica(target, target) }, {
+    preserve: { times: true, mode: true, owner: false },
+    followSymlinks: false,
+    concurrency: 1,
+  });
+  assert.equal(outcomes.length, 1);
+  return outcomes[0];
+}

@@ -7,9 +7,10 @@ import type { Direction } from '../../src/engine/policy';
 import { LocalReplica } from '../../src/replica/local/localReplica';
 import type { Replica } from '../../src/replica/replica';
 import { openSshReplica, type SshReplicaOpenOptions } from '../../src/replica/ssh';
-import { DEFAULT_PRESERVE, type SessionConfig } from '../../src/session/config';
+import type { SessionConfig } from '../../src/session/config';
 import type { SyncEvent } from '../../src/session/events';
 import { SyncSession } from '../../src/session/syncSession';
+import { folderSession } from '../helpers/sessionConfig';
 import { sshdAvailable, startSshd, type SshdFixture } from '../helpers/sshd';
 import { readTree, removeDir, tempDir, writeTree } from '../helpers/tmp';
 
@@ -49,17 +50,7 @@ export async function fingerprintTree(root: string): Promise<Record<string, stri
 }
 
 export function configFor(world: SwapWorld, direction: Direction, peer = world.remote): SessionConfig {
-  return {
-    localRoot: world.local,
-    peer,
-    direction,
-    overwrite: direction === 'bidi' ? 'never' : 'always',
-    deletes: true,
-    symlinks: 'copy',
-    preserve: DEFAULT_PRESERVE,
-    filters: [],
-    stateDir: path.join(world.work, 'state'),
-  };
+  return folderSession(world.work, world.local, peer, direction);
 }
 
 /**
